@@ -1,0 +1,1 @@
+"""Kinetic models for reference-tissue TSPO PET. Times are in minutes throughout."""
