@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# nipype asks the network for its latest version when an interface is created; never do that.
+os.environ.setdefault("NIPYPE_NO_ET", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

@@ -1,0 +1,179 @@
+"""PET sidecar validation: every error names the file and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_input_data import make_dataset, pet_sidecar
+
+from tspo_bidsapp.exitcodes import EX_INVALID_BIDS, EX_MISSING_INPUT, InputProblems
+from tspo_bidsapp.io.bids_input import collect_data, pet_frame_count
+from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
+
+
+def _write(tmp_path: Path, meta: dict) -> Path:
+    path = tmp_path / "sub-01_trc-PBR28_pet.json"
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def _problems(path: Path, **kwargs) -> list[tuple[str, str]]:
+    with pytest.raises(InputProblems) as info:
+        read_pet_sidecar(path, **kwargs)
+    assert info.value.exit_code == EX_INVALID_BIDS
+    assert all(p == path for p, _, _ in info.value.problems)
+    assert str(path) in str(info.value)
+    return [(field, message) for _, field, message in info.value.problems]
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["TimeZero", "ScanStart", "InjectionStart", "FrameTimesStart", "FrameDuration", "Units",
+     "TracerName", "TracerRadionuclide"],
+)  # fmt: skip
+def test_missing_required_field(tmp_path, field):
+    path = _write(tmp_path, pet_sidecar(**{field: None}))
+    problems = _problems(path)
+    assert (field, "required field is missing") in problems
+
+
+def test_all_problems_reported_together(tmp_path):
+    path = _write(tmp_path, pet_sidecar(Units=None, TracerName=None, ScanStart="zero"))
+    fields = [f for f, _ in _problems(path)]
+    assert fields == ["Units", "TracerName", "ScanStart"]
+
+
+def test_length_mismatch(tmp_path):
+    path = _write(tmp_path, pet_sidecar(FrameDuration=[15, 15, 15]))
+    ((field, message),) = _problems(path)
+    assert field == "FrameDuration"
+    assert "FrameTimesStart has 6 values but FrameDuration has 3" in message
+
+
+def test_frame_count_against_image(tmp_path):
+    path = _write(tmp_path, pet_sidecar())
+    ((field, message),) = _problems(path, n_frames=22)
+    assert field == "FrameTimesStart" and message == "lists 6 frames but the PET image has 22"
+    assert read_pet_sidecar(path, n_frames=6).n_frames == 6
+
+
+def test_non_positive_durations(tmp_path):
+    path = _write(tmp_path, pet_sidecar(FrameDuration=[15, 0, 15, 15, 30, -30]))
+    problems = dict(_problems(path))
+    assert "frame(s) [1, 5] have [0.0, -30.0] s" in problems["FrameDuration"]
+
+
+def test_start_times_must_increase(tmp_path):
+    path = _write(tmp_path, pet_sidecar(FrameTimesStart=[0, 15, 30, 30, 60, 90]))
+    ((field, message),) = _problems(path)
+    assert field == "FrameTimesStart"
+    assert "frame 3 starts at 30 s, not after frame 2 at 30 s" in message
+
+
+def test_overlapping_frames(tmp_path):
+    path = _write(tmp_path, pet_sidecar(FrameDuration=[15, 15, 20, 15, 30, 30]))
+    ((field, message),) = _problems(path)
+    assert field == "FrameDuration"
+    assert "frame 2 starts at 30 s and lasts 20 s, so it ends at 50 s" in message
+    assert "end times" not in message
+
+
+def test_gaps_between_frames_are_allowed(tmp_path):
+    sidecar = read_pet_sidecar(
+        _write(tmp_path, pet_sidecar(FrameTimesStart=[0, 20, 40, 60, 90, 150]))
+    )
+    assert sidecar.timing.end_s[-1] == pytest.approx(180.0)
+
+
+def test_unknown_radionuclide_and_mismatch(tmp_path):
+    problems = _problems(_write(tmp_path, pet_sidecar(TracerRadionuclide="Xx99")))
+    assert (
+        problems[0][0] == "TracerRadionuclide" and "unknown radionuclide 'Xx99'" in problems[0][1]
+    )
+    problems = _problems(_write(tmp_path, pet_sidecar(TracerRadionuclide="F18")))
+    assert "does not match tracer PBR28, which is labelled with C11" in problems[0][1]
+
+
+def test_decay_fields_are_carried(tmp_path):
+    sidecar = read_pet_sidecar(_write(tmp_path, pet_sidecar(ImageDecayCorrectionTime=-120)))
+    assert sidecar.decay_corrected is True and sidecar.decay_correction_time_s == -120.0
+    sidecar = read_pet_sidecar(
+        _write(tmp_path, pet_sidecar(ImageDecayCorrected=None, ImageDecayCorrectionTime=None))
+    )
+    assert sidecar.decay_corrected is None and sidecar.decay_correction_time_s is None
+    assert any("ImageDecayCorrected is absent" in w for w in sidecar.warnings)
+    problems = _problems(_write(tmp_path, pet_sidecar(ImageDecayCorrected="yes")))
+    assert problems[0][0] == "ImageDecayCorrected"
+
+
+def test_unknown_tracer_is_a_warning(tmp_path):
+    sidecar = read_pet_sidecar(_write(tmp_path, pet_sidecar(TracerName="raclopride")))
+    assert sidecar.tracer is None
+    assert any("'raclopride' is not a TSPO tracer known" in w for w in sidecar.warnings)
+
+
+def test_bad_dataset_names_file_and_field(tmp_path):
+    bids = make_dataset(tmp_path / "bids", meta=pet_sidecar(Units=None))
+    with pytest.raises(InputProblems) as info:
+        collect_data(bids)
+    assert info.value.exit_code == EX_INVALID_BIDS
+    ((path, field, _),) = info.value.problems
+    assert path.name == "sub-01_ses-base_trc-PBR28_pet.json" and field == "Units"
+
+
+def test_missing_t1w_is_a_missing_input(tmp_path):
+    bids = make_dataset(tmp_path / "bids")
+    (bids / "sub-02/anat/sub-02_T1w.nii.gz").unlink()
+    with pytest.raises(InputProblems) as info:
+        collect_data(bids)
+    assert info.value.exit_code == EX_MISSING_INPUT
+    assert "sub-02: no T1w image found" in str(info.value)
+
+
+# Real sidecars from the BIDS PET examples. pet001, pet003 and pet004 store each frame's *end*
+# time in FrameDuration (FrameDuration[i] == FrameTimesStart[i+1]), so their frames overlap;
+# pet002 and pet005 are consistent; pet006 is a consistent single-frame (static) scan.
+EXAMPLES = {
+    "pet001/sub-01/ses-01/pet/sub-01_ses-01_trc-CIMBI36_pet.json": (False, 45),
+    "pet002/sub-01/ses-baseline/pet/sub-01_ses-baseline_pet.json": (True, 32),
+    "pet002/sub-01/ses-rescan/pet/sub-01_ses-rescan_pet.json": (True, 36),
+    "pet002/sub-02/ses-baseline/pet/sub-02_ses-baseline_pet.json": (True, 36),
+    "pet002/sub-02/ses-rescan/pet/sub-02_ses-rescan_pet.json": (True, 36),
+    "pet003/sub-01/ses-01/pet/sub-01_ses-01_pet.json": (False, 21),
+    "pet004/sub-01/pet/sub-01_pet.json": (False, 45),
+    "pet005/sub-01/ses-baseline/pet/sub-01_ses-baseline_pet.json": (True, 48),
+    "pet005/sub-01/ses-intervention/pet/sub-01_ses-intervention_task-eyes_pet.json": (True, 48),
+    "pet006/sub-01/pet/sub-01_pet.json": (True, 1),
+}
+
+
+def test_bids_pet_examples(shared_data):
+    root = shared_data / "bids_examples_pet"
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*_pet.json")) == sorted(EXAMPLES)
+    for rel, (valid, n_frames) in EXAMPLES.items():
+        path = root / rel
+        if valid:
+            sidecar = read_pet_sidecar(path)
+            assert sidecar.n_frames == n_frames
+            assert sidecar.is_static == (n_frames == 1)
+            assert sidecar.tracer is None  # none of them is a TSPO tracer
+            continue
+        ((field, message),) = _problems(path)
+        assert field == "FrameDuration"
+        assert message.startswith("FrameDuration is inconsistent with FrameTimesStart")
+        assert f"{n_frames - 2} frame(s) overlap" in message
+        assert "FrameDuration holds the frame end times" in message
+    static = read_pet_sidecar(root / "pet006/sub-01/pet/sub-01_pet.json")
+    assert static.timing.duration_s.tolist() == [98000.0]
+    assert any("only SUVR" in w for w in static.warnings)
+
+
+def test_bids_pet_example_frame_count(shared_data):
+    """pet001's image has 21 frames; its sidecar lists 45."""
+    pet = shared_data / "bids_examples_pet/pet001/sub-01/ses-01/pet/sub-01_ses-01_trc-CIMBI36_pet"
+    n_frames = pet_frame_count(Path(f"{pet}.nii.gz"))
+    assert n_frames == 21
+    problems = _problems(Path(f"{pet}.json"), n_frames=n_frames)
+    assert ("FrameTimesStart", "lists 45 frames but the PET image has 21") in problems

@@ -1,0 +1,172 @@
+"""Entry point of ``tspo-bidsapp``: parse, validate every input, then run the workflow.
+
+Nothing is written before all inputs have been validated. Exit codes follow the BIDS-Apps
+execution conventions (:mod:`tspo_bidsapp.exitcodes`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tspo_bidsapp import __version__
+from tspo_bidsapp.cli.parser import parse_args
+from tspo_bidsapp.config import Config
+from tspo_bidsapp.exitcodes import EX_FAILED, EX_OK, BidsAppError
+
+LOGGER = logging.getLogger("tspo_bidsapp")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")  # fmt: skip
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity + 1, 2)]
+    logger = logging.getLogger("tspo_bidsapp")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the run and restore them afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def dataset_description(config: Config) -> dict:
+    """The derivative dataset_description.json content."""
+    source: dict = {"URL": config.bids_dir.as_uri()}
+    with contextlib.suppress(OSError, ValueError):
+        raw = json.loads((config.bids_dir / "dataset_description.json").read_text())
+        if raw.get("DatasetDOI"):
+            source["DOI"] = raw["DatasetDOI"]
+    return {
+        "Name": "tspo-bidsapp derivatives",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "tspo-bidsapp", "Version": __version__}],
+        "SourceDatasets": [source],
+        "DatasetLinks": {"raw": config.bids_dir.as_uri()},
+    }
+
+
+def write_dataset_description(config: Config) -> Path:
+    """Create OUTPUT_DIR/dataset_description.json unless a valid one exists.
+
+    Safe with several participants starting at once: the file is written to a temporary name
+    and hard-linked into place, which fails (and keeps the existing file) if another run won.
+    """
+    target = config.output_dir / "dataset_description.json"
+    with contextlib.suppress(OSError, ValueError):
+        existing = json.loads(target.read_text())
+        if existing.get("DatasetType") == "derivative" and existing.get("GeneratedBy"):
+            return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dataset_description(config), indent=2) + "\n")
+    try:
+        os.link(tmp, target)
+    except FileExistsError:  # another run created it, or an invalid one is there
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(target.read_text()).get("DatasetType") == "derivative":
+                tmp.unlink()
+                return target
+        os.replace(tmp, target)
+    else:
+        tmp.unlink()
+    return target
+
+
+def _configure_nipype(config: Config) -> None:
+    os.environ.setdefault("NIPYPE_NO_ET", "1")  # nipype's version check goes to the network
+    from nipype import config as nipype_config
+    from nipype import logging as nipype_logging
+
+    nipype_config.set("execution", "check_version", "false")
+    nipype_config.set("logging", "workflow_level", "INFO" if config.verbosity else "WARNING")
+    nipype_logging.update_logging(nipype_config)
+
+
+def run_participant(config: Config) -> int:
+    from tspo_bidsapp.io.bids_input import collect_data
+
+    subjects, _ = collect_data(
+        config.bids_dir,
+        participant_label=config.participant_label,
+        session_label=config.session_label,
+        tracer_label=config.tracer_label,
+        validate=not config.skip_bids_validation,
+    )
+    # Everything is valid: from here on, outputs may be written.
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(config)
+    saved = config.save()
+    LOGGER.info("settings saved to %s", saved)
+    _configure_nipype(config)
+    from tspo_bidsapp.workflows.base import init_tspo_wf
+
+    workflow = init_tspo_wf(config=config, subjects=subjects)
+    workflow.config["execution"] = {
+        "stop_on_first_crash": str(config.stop_on_first_crash).lower(),
+        "crashdump_dir": str(config.logs_dir / f"crash-{config.run_id}"),
+        "crashfile_format": "txt",
+        "check_version": "false",
+        "hash_method": "content",
+    }
+    plugin, plugin_args = config.nipype_plugin()
+    threads = str(config.omp_nthreads)
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    with _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}):
+        try:
+            workflow.run(plugin=plugin, plugin_args=plugin_args)
+        except RuntimeError as exc:
+            LOGGER.error("the workflow failed (%s); crash reports: %s", exc, config.logs_dir)
+            return EX_FAILED
+    LOGGER.info("participant level done: %d participant(s)", len(subjects))
+    return EX_OK
+
+
+def run_group(config: Config) -> int:
+    from tspo_bidsapp.group import run_group as _run_group
+
+    code = _run_group(config)
+    config.save()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run tspo-bidsapp; return a BIDS-Apps exit code."""
+    try:
+        config = parse_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    except BidsAppError as exc:
+        print(f"tspo-bidsapp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    _setup_logging(config.verbosity)
+    try:
+        if config.analysis_level == "participant":
+            return run_participant(config)
+        return run_group(config)
+    except BidsAppError as exc:
+        print(f"tspo-bidsapp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Run settings: one frozen dataclass, built from the command line and passed explicitly.
+
+A copy is saved as JSON to ``OUTPUT_DIR/logs/config-<run_id>.json`` with every run, and
+:func:`Config.from_dict` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tspo_bidsapp import __version__
+
+ANALYSIS_LEVELS = ("participant", "group")
+WORKFLOW_NAME = "tspo_bidsapp_wf"
+
+
+def default_work_dir(output_dir: Path) -> Path:
+    """``work/`` beside OUTPUT_DIR: same filesystem as the outputs, never the current folder."""
+    return Path(output_dir).parent / "work"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know. Paths are absolute; memory is in GB."""
+
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    work_dir: Path
+    participant_label: tuple[str, ...] = ()  # labels without "sub-"; empty: all
+    session_label: tuple[str, ...] = ()  # labels without "ses-"; empty: all
+    tracer_label: tuple[str, ...] = ()  # trc- labels; empty: all
+    nprocs: int = 1
+    omp_nthreads: int = 1
+    mem_gb: float | None = None
+    skip_bids_validation: bool = False
+    stop_on_first_crash: bool = False
+    plugin: str = "MultiProc"
+    plugin_args: dict[str, Any] = field(default_factory=dict)  # copied; treat as read-only
+    plugin_file: Path | None = None
+    verbosity: int = 0
+    run_id: str = ""
+    version: str = __version__
+
+    def __post_init__(self) -> None:
+        for name in ("bids_dir", "output_dir", "work_dir", "plugin_file"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).absolute())
+        for name in ("participant_label", "session_label", "tracer_label"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "plugin_args", dict(self.plugin_args))
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+    def nipype_plugin(self) -> tuple[str, dict[str, Any]]:
+        """(plugin name, plugin_args) for ``Workflow.run``.
+
+        MultiProc gets ``n_procs`` from --nprocs and ``memory_gb`` from --mem; a plugin file's
+        ``plugin_args`` override these.
+        """
+        args: dict[str, Any] = {}
+        if self.plugin in ("MultiProc", "LegacyMultiProc"):
+            args["n_procs"] = self.nprocs
+            if self.mem_gb is not None:
+                args["memory_gb"] = self.mem_gb
+            args["raise_insufficient"] = False
+        args.update(self.plugin_args)
+        return self.plugin, args
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, directory: Path | None = None) -> Path:
+        """Write ``config-<run_id>.json`` atomically into ``directory`` (default OUTPUT_DIR/logs)."""
+        directory = Path(directory or self.logs_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"config-{self.run_id or 'run'}.json"
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return target
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``target`` and rename it into place."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
