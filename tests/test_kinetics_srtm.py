@@ -108,8 +108,13 @@ def test_kinfitr_simref(shared_data):
     assert len(merged) == 60
     r_bp = np.corrcoef(merged["BPND"], merged["BPND_true"])[0, 1]
     r_r1 = np.corrcoef(merged["R1"], merged["R1_true"])[0, 1]
-    # measured with the file's weights: r(BPND) = 0.9986, r(R1) = 0.9983
-    assert r_bp >= 0.99
+    # measured with the file's weights: r(BPND) = 0.9986, r(R1) = 0.9983 (bias -0.0005).
+    # A re-implementation of kinfitr's own srtm model (1024-point grid, rectangle-rule
+    # convolution, mid-time sampling) gives r(R1) = 0.9984 on these curves: r(R1) ~ 0.999
+    # needs the nominal noise level. The R1 error shared by a subject's regions is reference
+    # noise along the curve's own shape, which no smoothing of the reference removes
+    # (Feng-1TC-smoothed reference: r(R1) = 0.9983); see docs/kinetics.md.
+    assert r_bp >= 0.998
     assert r_r1 >= 0.998
     assert abs((merged["BPND"] - merged["BPND_true"]).mean()) < 0.01
     assert abs((merged["R1"] - merged["R1_true"]).mean()) < 0.005
