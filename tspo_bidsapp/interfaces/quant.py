@@ -1,0 +1,286 @@
+"""Thin nipype interfaces over :mod:`tspo_bidsapp.quant` (TACs, reference, fits, phenotypes).
+
+All images given to one interface share one grid (the T1w grid when the PET was resampled
+once into T1w space). Frame timing comes from the validated BIDS PET sidecar (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    Str,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+from tspo_bidsapp.anat.labels import read_dseg_tsv
+from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
+from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
+from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
+from tspo_bidsapp.quant.reference import cerebellum_reference, check_reference
+from tspo_bidsapp.quant.regional import ModelSettings, fit_regions, model_table
+from tspo_bidsapp.quant.svca import read_svca_classes, resample_classes, svca_reference
+from tspo_bidsapp.quant.tacs import read_tacs_tsv, region_tacs, write_tacs_tsv
+
+
+def _load(path, dtype=np.float32):
+    img = nib.load(str(path))
+    return img, np.asarray(img.dataobj, dtype=dtype)
+
+
+def _save(data, like, path, dtype=np.float32) -> str:
+    img = nib.Nifti1Image(np.asarray(data, dtype), like.affine)
+    img.header.set_xyzt_units("mm")
+    nib.save(img, str(path))
+    return str(path)
+
+
+def _timing(sidecar, n_frames):
+    return read_pet_sidecar(sidecar, n_frames=n_frames)
+
+
+class _ExtractTACsInputSpec(BaseInterfaceInputSpec):
+    pet_file = File(exists=True, mandatory=True, desc="4D PET on the grid of dseg_file")
+    sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar (frame timing)")
+    dseg_file = File(exists=True, mandatory=True, desc="seg-tspoms label map")
+    dseg_tsv = File(exists=True, mandatory=True, desc="its dseg.tsv (index, name)")
+
+
+class _ExtractTACsOutputSpec(TraitedSpec):
+    out_tsv = File(exists=True, desc="frame_start, frame_end (s) and one column per region")
+    volumes = traits.Dict(Str, traits.Float, desc="region volumes (mL)")
+    out_meta = traits.Dict(desc="JSON sidecar content")
+
+
+class ExtractTACs(SimpleInterface):
+    """Mean TAC of every region of a label map (:func:`~tspo_bidsapp.quant.tacs.region_tacs`)."""
+
+    input_spec = _ExtractTACsInputSpec
+    output_spec = _ExtractTACsOutputSpec
+
+    def _run_interface(self, runtime):
+        img, data = _load(self.inputs.pet_file)
+        sidecar = _timing(self.inputs.sidecar_file, data.shape[-1])
+        _, labels = _load(self.inputs.dseg_file, np.int32)
+        voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
+        tacs, volumes = region_tacs(data, labels, read_dseg_tsv(self.inputs.dseg_tsv), voxel_ml)
+        out = Path(runtime.cwd) / "seg-tspoms_tacs.tsv"
+        write_tacs_tsv(sidecar.timing, tacs, out)
+        self._results.update(out_tsv=str(out), volumes=volumes)
+        self._results["out_meta"] = {"Units": sidecar.units, "VolumesML": volumes}
+        return runtime
+
+
+class _ReferenceInputSpec(BaseInterfaceInputSpec):
+    pet_file = File(exists=True, mandatory=True, desc="4D PET")
+    sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar")
+    method = traits.Enum("cerebellum", "svca", usedefault=True, desc="--ref-region")
+    candidate_mask = File(exists=True, desc="cerebellar GM reference candidate (cerebellum)")
+    lesion_mask = File(exists=True, desc="lesion mask (removed; cerebellar overlap warned)")
+    cerebellum_mask = File(exists=True, desc="whole cerebellar GM, for the lesion check")
+    brain_mask = File(exists=True, desc="brain mask (svca)")
+    gm_mask = File(exists=True, desc="grey-matter mask (svca)")
+    svca_classes = File(exists=True, desc="--svca-classes TSV (time in minutes + 4 classes)")
+    gm_fraction_min = traits.Float(0.9, usedefault=True, desc="SVCA GM fraction cut-off")
+
+
+class _ReferenceOutputSpec(TraitedSpec):
+    out_tsv = File(exists=True, desc="reference TAC table")
+    out_mask = File(exists=True, desc="selected reference mask")
+    gm_fraction = File(desc="SVCA grey-matter fraction map")
+    warnings = traits.List(Str, desc="reference checks, for the log and the report")
+    out_meta = traits.Dict(desc="JSON sidecar content")
+
+
+class ReferenceRegion(SimpleInterface):
+    """Reference mask and TAC by ``cerebellum`` or ``svca``, with the TSPO plausibility checks."""
+
+    input_spec = _ReferenceInputSpec
+    output_spec = _ReferenceOutputSpec
+
+    def _run_interface(self, runtime):
+        inp = self.inputs
+        img, data = _load(inp.pet_file)
+        sidecar = _timing(inp.sidecar_file, data.shape[-1])
+        voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
+        lesion = _load(inp.lesion_mask, np.uint8)[1] > 0 if isdefined(inp.lesion_mask) else None
+        warnings, meta, lesion_ml = [], {"ReferenceRegion": inp.method}, 0.0
+        cwd = Path(runtime.cwd)
+        if inp.method == "cerebellum":
+            if not isdefined(inp.candidate_mask):
+                raise ValueError("--ref-region cerebellum needs the cerebellar GM candidate mask")
+            candidate = _load(inp.candidate_mask, np.uint8)[1] > 0
+            mask, tac = cerebellum_reference(data, candidate, lesion)
+            if lesion is not None:
+                cereb = candidate
+                if isdefined(inp.cerebellum_mask):
+                    cereb = _load(inp.cerebellum_mask, np.uint8)[1] > 0
+                lesion_ml = float((cereb & lesion).sum()) * voxel_ml
+        else:
+            if not (isdefined(inp.svca_classes) and isdefined(inp.brain_mask)):
+                raise ValueError("--ref-region svca needs --svca-classes and a brain mask")
+            time_min, classes = read_svca_classes(inp.svca_classes)
+            sampled, warnings = resample_classes(time_min, classes, sidecar.timing.mid_min)
+            brain = _load(inp.brain_mask, np.uint8)[1] > 0
+            gm = _load(inp.gm_mask, np.uint8)[1] > 0 if isdefined(inp.gm_mask) else brain
+            res = svca_reference(data, brain, gm, sampled, gm_fraction_min=inp.gm_fraction_min)
+            mask, tac = res.reference_mask, res.reference_tac
+            warnings += res.warnings
+            self._results["gm_fraction"] = _save(res.gm_fraction, img, cwd / "gmfrac.nii.gz")
+            meta.update(SVCAClasses=str(inp.svca_classes), GMFractionMin=inp.gm_fraction_min)
+        volume = float(mask.sum()) * voxel_ml
+        warnings += check_reference(
+            tac, sidecar.timing, volume, cerebellar_lesion_ml=lesion_ml, ref_region=inp.method
+        )
+        meta.update(Units=sidecar.units, VolumeML=volume, Warnings=warnings)
+        self._results["out_tsv"] = str(
+            write_tacs_tsv(sidecar.timing, {"reference": tac}, cwd / "ref_tacs.tsv")
+        )
+        self._results["out_mask"] = _save(mask, img, cwd / "ref_mask.nii.gz", np.uint8)
+        self._results.update(warnings=warnings, out_meta=meta)
+        return runtime
+
+
+class _KineticsInputSpec(BaseInterfaceInputSpec):
+    tacs_tsv = File(exists=True, mandatory=True, desc="region TACs")
+    ref_tsv = File(exists=True, mandatory=True, desc="reference TAC ('reference' column)")
+    volumes = traits.Dict(Str, traits.Float, desc="region volumes (mL)")
+    models = traits.List(Str, ["SRTM"], usedefault=True, desc="--models")
+    tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
+    suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
+    participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
+
+
+class _KineticsOutputSpec(TraitedSpec):
+    out_tsvs = traits.Dict(Str, File(exists=True), desc="model -> _kinpar.tsv")
+    k2prime = traits.Float(desc="k2' (1/min) used by SRTM2/MRTM2")
+    out_meta = traits.Dict(desc="model settings for the sidecars")
+
+
+class RegionalKinetics(SimpleInterface):
+    """One ``_kinpar.tsv`` per model from region and reference TACs."""
+
+    input_spec = _KineticsInputSpec
+    output_spec = _KineticsOutputSpec
+
+    def _run_interface(self, runtime):
+        inp = self.inputs
+        timing, tacs = read_tacs_tsv(inp.tacs_tsv)
+        _, ref = read_tacs_tsv(inp.ref_tsv)
+        window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window)
+        results, info = fit_regions(timing, ref["reference"], tacs, settings)
+        volumes = inp.volumes if isdefined(inp.volumes) else {}
+        person = inp.participant if isdefined(inp.participant) else {}
+        outs = {}
+        for model, rows in results.items():
+            path = Path(runtime.cwd) / f"model-{model}_kinpar.tsv"
+            model_table(rows, volumes, person).to_csv(
+                path, sep="\t", index=False, na_rep="n/a", float_format="%.6g"
+            )
+            outs[model] = str(path)
+        self._results["out_tsvs"] = outs
+        if "k2prime" in info:
+            self._results["k2prime"] = info["k2prime"]
+        self._results["out_meta"] = {
+            **settings.as_dict(), **info, "Units": {"k2": "1/min", "k2prime": "1/min"}
+        }  # fmt: skip
+        return runtime
+
+
+class _MapsInputSpec(BaseInterfaceInputSpec):
+    pet_file = File(exists=True, mandatory=True, desc="4D PET")
+    ref_tsv = File(exists=True, mandatory=True, desc="reference TAC")
+    brain_mask = File(exists=True, mandatory=True, desc="brain mask on the PET grid")
+    models = traits.List(Str, ["SRTM"], usedefault=True, desc="--models")
+    tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
+    suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
+    k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
+
+
+class _MapsOutputSpec(TraitedSpec):
+    out_maps = traits.List(File(exists=True), desc="one NIfTI per model and measure")
+    models = traits.List(Str, desc="model of each map")
+    measures = traits.List(Str, desc="measure of each map")
+    out_metas = traits.List(traits.Dict, desc="sidecar of each map")
+
+
+class VoxelwiseMaps(SimpleInterface):
+    """Brain-masked parametric maps of every model (:func:`~tspo_bidsapp.quant.maps.voxelwise_maps`)."""
+
+    input_spec = _MapsInputSpec
+    output_spec = _MapsOutputSpec
+
+    def _run_interface(self, runtime):
+        inp = self.inputs
+        img, data = _load(inp.pet_file)
+        timing, ref = read_tacs_tsv(inp.ref_tsv)
+        brain = _load(inp.brain_mask, np.uint8)[1] > 0
+        window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window)
+        k2p = inp.k2prime if isdefined(inp.k2prime) else None
+        maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p)
+        files, models, measures, metas = [], [], [], []
+        for (model, meas), values in maps.items():
+            path = Path(runtime.cwd) / f"model-{model}_meas-{meas}_mimap.nii.gz"
+            files.append(_save(values, img, path))
+            models.append(model)
+            measures.append(meas)
+            metas.append({"Units": MEASURE_UNITS[meas], "Model": model, **info[model]})
+        self._results.update(out_maps=files, models=models, measures=measures, out_metas=metas)
+        return runtime
+
+
+class _PhenotypeInputSpec(BaseInterfaceInputSpec):
+    dvr_file = File(exists=True, mandatory=True, desc="DVR map on the lesion-id grid")
+    lesion_ids = File(exists=True, mandatory=True, desc="one integer id per lesion")
+    wm_mask = File(exists=True, mandatory=True, desc="white-matter mask (rims stay within it)")
+    threshold_dvr = traits.Float(mandatory=True, desc="voxel activity threshold (DVR)")
+    threshold_source = Str("user", usedefault=True, desc="'user' or 'healthy-controls'")
+    threshold_k = traits.Float(desc="k of mean + k SD, when derived from controls")
+    min_active_fraction = traits.Float(0.5, usedefault=True, desc="active core/rim fraction")
+    rim_mm = traits.Float(2.0, usedefault=True, desc="rim width (mm)")
+    participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
+
+
+class _PhenotypeOutputSpec(TraitedSpec):
+    out_tsv = File(exists=True, desc="one row per lesion with its phenotype")
+    summary = traits.Dict(desc="counts, proportions, Polvinen predictor")
+    out_meta = traits.Dict(desc="rule parameters and summary for the sidecar")
+
+
+class LesionPhenotypes(SimpleInterface):
+    """Per-lesion core/rim activity and phenotype (:mod:`tspo_bidsapp.quant.phenotypes`)."""
+
+    input_spec = _PhenotypeInputSpec
+    output_spec = _PhenotypeOutputSpec
+
+    def _run_interface(self, runtime):
+        inp = self.inputs
+        img, dvr = _load(inp.dvr_file)
+        ids = _load(inp.lesion_ids, np.int32)[1]
+        wm = _load(inp.wm_mask, np.uint8)[1] > 0
+        rule = PhenotypeRule(
+            inp.threshold_dvr, inp.min_active_fraction, inp.rim_mm, inp.threshold_source,
+            inp.threshold_k if isdefined(inp.threshold_k) else None,
+        )  # fmt: skip
+        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+        table = lesion_phenotypes(dvr, ids, wm, zooms, rule)
+        for key, value in (inp.participant if isdefined(inp.participant) else {}).items():
+            table[key] = value
+        path = Path(runtime.cwd) / "desc-lesions_kinpar.tsv"
+        table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        summary = phenotype_summary(table)
+        self._results.update(out_tsv=str(path), summary=summary)
+        self._results["out_meta"] = json.loads(
+            json.dumps({"PhenotypeRule": rule.as_dict(), "Summary": summary})
+        )
+        return runtime
