@@ -1,24 +1,18 @@
-"""Group level: gather what participant level wrote; never recompute participant work.
-
-Writes ``OUTPUT_DIR/group/participants.tsv`` (participants.tsv columns plus the PET runs
-expected and found) with a JSON description, and reports every participant whose outputs are
-missing or incomplete.
-"""
+"""Which participants (PET runs) have participant-level outputs, and which are missing."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from tspo_bidsapp.config import Config, write_text_atomic
-from tspo_bidsapp.exitcodes import MissingInputError, NothingSelectedError
+from tspo_bidsapp.config import Config
+from tspo_bidsapp.exitcodes import NothingSelectedError
 from tspo_bidsapp.interfaces.bids import derivative_path
 from tspo_bidsapp.io.bids_input import NIFTI, build_layout
-from tspo_bidsapp.io.participants import parse_participants
+from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.workflows.base import RUN_SUMMARY_ENTITIES
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
@@ -79,24 +73,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def run_group(config: Config) -> int:
-    """Summarise participant-level outputs into OUTPUT_DIR/group/; return the exit code."""
-    if not (config.output_dir / "dataset_description.json").is_file():
-        raise MissingInputError(
-            "no participant-level outputs here (dataset_description.json is missing); "
-            "run the participant level first",
-            path=config.output_dir,
-        )
-    statuses = participant_status(config)
-    if not any(s.expected for s in statuses):
-        raise NothingSelectedError("no PET run in the input matches the selection")
-    tsv = config.bids_dir / "participants.tsv"
-    participants = parse_participants(tsv)[0] if tsv.is_file() else {}
-    if not any(len(s.expected) > len(s.missing) for s in statuses):
-        raise MissingInputError(
-            "no participant has participant-level outputs; run the participant level first",
-            path=config.output_dir,
-        )
+def status_table(
+    statuses: list[ParticipantStatus], participants: dict[str, ParticipantInfo]
+) -> str:
+    """``group/participants.tsv`` text; logs a warning for every participant with missing runs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -118,15 +98,4 @@ def run_group(config: Config) -> int:
                 len(status.expected),
                 ", ".join(p.name for p in status.missing),
             )
-    group_dir = config.output_dir / "group"
-    group_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(group_dir / "participants.tsv", buffer.getvalue())
-    write_text_atomic(
-        group_dir / "participants.json",
-        json.dumps(COLUMN_DESCRIPTIONS, indent=2) + "\n",
-    )
-    done = sum(s.status == "complete" for s in statuses)
-    LOGGER.info(
-        "group: %d of %d participant(s) complete; table: %s", done, len(statuses), group_dir
-    )
-    return 0
+    return buffer.getvalue()
