@@ -173,3 +173,68 @@ def test_dataset_description_is_not_overwritten(bids, tmp_path):
     write_dataset_description(config)
     assert json.loads(target.read_text())["Name"] == "tspo-bidsapp derivatives"
     assert sorted(p.name for p in config.output_dir.iterdir()) == ["dataset_description.json"]
+
+
+def test_quantification_options_build_config(bids, tmp_path):
+    classes = tmp_path / "classes.tsv"
+    classes.write_text("time\tgrey_matter\twhite_matter\tblood\thigh_binding\n"
+                       "0.5\t1\t0.5\t3\t1\n60\t0.8\t0.7\t0.1\t1.2\n")  # fmt: skip
+    thr = tmp_path / "threshold.json"
+    thr.write_text(json.dumps({"threshold_dvr": 1.23, "k": 2}))
+    deriv = tmp_path / "lesions"
+    deriv.mkdir()
+    config = parse_args([
+        str(bids), str(tmp_path / "out"), "participant", "--ref-region", "svca",
+        "--svca-classes", str(classes), "--models", "srtm", "Logan", "SUVR,mrtm2",
+        "--suvr-window", "40", "60", "--logan-tstar", "20", "--k2prime", "0.35",
+        "--active-threshold-file", str(thr), "--active-k", "2.5", "--pvc", "gtm",
+        "--pet-fwhm", "4.5", "--hmc-start-time", "60", "--hmc-off", "--fd-threshold", "0.5",
+        "--derivatives", str(deriv), "--min-lesion-size", "20", "--lesion-threshold", "0.4",
+    ])  # fmt: skip
+    assert config.ref_region == "svca" and config.svca_classes == classes
+    assert config.models == ("SRTM", "Logan", "SUVR", "MRTM2")
+    assert config.suvr_window_min == (40.0, 60.0) and config.logan_tstar_min == 20.0
+    assert config.k2prime == 0.35 and config.active_threshold == 1.23
+    assert config.active_threshold_file == thr and config.active_k == 2.5
+    assert (config.pvc, config.pet_fwhm_mm) == ("gtm", 4.5)
+    assert (config.hmc, config.hmc_start_time_s, config.fd_threshold_mm) == (False, 60.0, 0.5)
+    assert config.derivatives == (deriv,) and config.min_lesion_volume_mm3 == 20.0
+    assert config.lesion_threshold == 0.4
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    default = parse_args([str(bids), str(tmp_path / "out"), "participant"])
+    assert (default.ref_region, default.models, default.pvc) == ("cerebellum", ("SRTM",), "none")
+    assert default.suvr_window_min is None and default.hmc and default.hmc_start_time_s == 120.0
+    assert default.active_threshold is None and default.active_k == 2.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "text"),
+    [
+        (["--ref-region", "pons"], 64, "--ref-region must be one of"),
+        (["--ref-region", "svca"], 66, "--svca-classes"),
+        (["--ref-region", "svca", "--svca-classes", "{bad}"], 66, "--svca-classes"),
+        (["--models", "srtm", "2tcm"], 64, "unknown model '2tcm'"),
+        (["--suvr-window", "60", "40"], 64, "--suvr-window"),
+        (["--logan-tstar", "-5"], 64, "--logan-tstar must be at least 0"),
+        (["--k2prime", "0"], 64, "--k2prime must be positive"),
+        (["--pvc", "gtm"], 64, "--pet-fwhm"),
+        (["--pvc", "mg"], 64, "--pvc must be one of"),
+        (["--pet-fwhm", "-1"], 64, "--pet-fwhm must be positive"),
+        (["--active-threshold", "1.2", "--active-threshold-file", "{bad}"], 64, "not allowed"),
+        (["--active-threshold-file", "{missing}"], 66, "--active-threshold-file"),
+        (["--active-threshold-file", "{bad}"], 64, "threshold_dvr"),
+        (["--active-k", "0"], 64, "--active-k"),
+        (["--fd-threshold", "0"], 64, "--fd-threshold"),
+        (["--hmc-start-time", "x"], 64, "invalid float"),
+        (["--derivatives", "{missing}"], 66, "--derivatives"),
+        (["--lesion-threshold", "1.5"], 64, "--lesion-threshold"),
+    ],
+)
+def test_quantification_option_errors(bids, tmp_path, capsys, extra, code, text):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("time\tgm\n1\t2\n")
+    paths = {"bad": bad, "missing": tmp_path / "nope"}
+    args = [str(bids), str(tmp_path / "out"), "participant"] + [a.format(**paths) for a in extra]
+    assert main(args) == code
+    assert text in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -47,14 +47,42 @@ class Config:
     verbosity: int = 0
     run_id: str = ""
     version: str = __version__
+    # PET preprocessing
+    hmc: bool = True  # frame-wise head-motion correction (--hmc-off: False)
+    hmc_start_time_s: float = 120.0  # frames starting earlier are not registered (seconds)
+    fd_threshold_mm: float = 1.0  # framewise displacement flagged above this (mm)
+    # anatomy
+    derivatives: tuple[Path, ...] = ()  # precomputed lesion masks / segmentations
+    min_lesion_volume_mm3: float = 10.0  # smaller lesion components are dropped (mm^3)
+    lesion_threshold: float = 0.3  # SAMSEG lesion posterior threshold
+    # quantification
+    ref_region: str = "cerebellum"  # "cerebellum" or "svca"
+    svca_classes: Path | None = (
+        None  # TSV: time (min) + grey_matter, white_matter, blood, high_binding
+    )
+    models: tuple[str, ...] = ("SRTM",)
+    suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
+    logan_tstar_min: float = 30.0  # start of the Logan linear phase (minutes)
+    k2prime: float | None = None  # 1/min; None: median regional SRTM estimate
+    active_threshold: float | None = None  # voxel DVR above which tissue is active
+    active_threshold_file: Path | None = None  # where active_threshold was read from
+    active_k: float = 2.0  # k of mean + k SD of controls' WM DVR
+    pvc: str = "none"  # "none" or "gtm"
+    pet_fwhm_mm: float | None = None  # PET resolution (isotropic FWHM, mm) for GTM
 
     def __post_init__(self) -> None:
-        for name in ("bids_dir", "output_dir", "work_dir", "plugin_file"):
+        for name in (
+            "bids_dir", "output_dir", "work_dir", "plugin_file", "svca_classes",
+            "active_threshold_file",
+        ):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value).absolute())
-        for name in ("participant_label", "session_label", "tracer_label"):
+        for name in ("participant_label", "session_label", "tracer_label", "models"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "derivatives", tuple(Path(p) for p in self.derivatives))
+        if self.suvr_window_min is not None:
+            object.__setattr__(self, "suvr_window_min", tuple(map(float, self.suvr_window_min)))
         object.__setattr__(self, "plugin_args", dict(self.plugin_args))
 
     @property
@@ -82,7 +110,7 @@ class Config:
             if isinstance(value, Path):
                 out[key] = str(value)
             elif isinstance(value, tuple):
-                out[key] = list(value)
+                out[key] = [str(v) if isinstance(v, Path) else v for v in value]
         return out
 
     @classmethod

@@ -7,21 +7,31 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import uuid
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from tspo_bidsapp import __version__
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.pvc import PVC_METHODS
+from tspo_bidsapp.quant.reference import REF_REGIONS
+from tspo_bidsapp.quant.regional import MODELS
+from tspo_bidsapp.quant.svca import read_svca_classes
 
 _LABEL = re.compile(r"^[a-zA-Z0-9]+$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _GB_PER_UNIT = {"K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}
+_MODEL_NAMES = {m.lower(): m for m in MODELS}
+#: SVCA classes the group level writes (relative to OUTPUT_DIR), used when --svca-classes is absent.
+GROUP_SVCA_CLASSES = "group/desc-svca_classes.tsv"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,6 +130,63 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument(
         "--stop-on-first-crash", action="store_true", help="stop at the first failing step"
     )
+    pet = parser.add_argument_group("PET preprocessing")
+    pet.add_argument(
+        "--hmc-start-time", dest="hmc_start_time", type=float, default=120.0, metavar="SEC",
+        help="frames starting before this time (seconds) are not motion-corrected",
+    )  # fmt: skip
+    pet.add_argument("--hmc-off", action="store_true", help="no head-motion correction")
+    pet.add_argument(
+        "--fd-threshold", dest="fd_threshold", type=float, default=1.0, metavar="MM",
+        help="framewise displacement (mm) above which a frame is flagged",
+    )  # fmt: skip
+    anat = parser.add_argument_group("anatomy")
+    anat.add_argument(
+        "--derivatives", nargs="+", action="extend", type=Path, metavar="DIR",
+        help="BIDS-Derivatives folders with precomputed lesion masks / segmentations",
+    )  # fmt: skip
+    anat.add_argument(
+        "--min-lesion-size", dest="min_lesion_size", type=float, default=10.0, metavar="MM3",
+        help="lesion components smaller than this (mm^3) are dropped",
+    )  # fmt: skip
+    anat.add_argument(
+        "--lesion-threshold", dest="lesion_threshold", type=float, default=0.3, metavar="P",
+        help="SAMSEG lesion posterior threshold (0-1)",
+    )  # fmt: skip
+    quant = parser.add_argument_group("quantification")
+    quant.add_argument("--ref-region", dest="ref_region", default="cerebellum",
+                       help="reference region: 'cerebellum' or 'svca'")  # fmt: skip
+    quant.add_argument(
+        "--svca-classes", dest="svca_classes", type=Path, metavar="FILE",
+        help="SVCA kinetic classes (TSV: time in minutes, grey_matter, white_matter, blood, "
+        f"high_binding); default with svca: OUTPUT_DIR/{GROUP_SVCA_CLASSES}",
+    )  # fmt: skip
+    quant.add_argument(
+        "--models", nargs="+", default=["srtm"], metavar="MODEL",
+        help=f"kinetic models, one or more of {' '.join(_MODEL_NAMES)}",
+    )  # fmt: skip
+    quant.add_argument(
+        "--suvr-window", dest="suvr_window", nargs=2, type=float, metavar=("START", "END"),
+        help="SUVR window (minutes from injection); default: the last 20 min",
+    )  # fmt: skip
+    quant.add_argument("--logan-tstar", dest="logan_tstar", type=float, default=DEFAULT_TSTAR_MIN,
+                       metavar="MIN", help="Logan t* (minutes)")  # fmt: skip
+    quant.add_argument(
+        "--k2prime", type=float, metavar="PER_MIN",
+        help="reference efflux k2' (1/min) for SRTM2/MRTM2; default: median regional SRTM",
+    )  # fmt: skip
+    thr = quant.add_mutually_exclusive_group()
+    thr.add_argument("--active-threshold", dest="active_threshold", type=float, metavar="DVR",
+                     help="voxel DVR above which tissue is active (lesion phenotypes)")  # fmt: skip
+    thr.add_argument(
+        "--active-threshold-file", dest="active_threshold_file", type=Path, metavar="FILE",
+        help="the threshold written by the group level (JSON or TSV with 'threshold_dvr')",
+    )  # fmt: skip
+    quant.add_argument("--active-k", dest="active_k", type=float, default=2.0, metavar="K",
+                       help="threshold = mean + K SD of controls' WM DVR")  # fmt: skip
+    quant.add_argument("--pvc", default="none", help="partial-volume correction: none or gtm")
+    quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, metavar="MM",
+                       help="PET resolution, isotropic FWHM in mm (required with --pvc gtm)")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tspo-bidsapp {__version__}")
     parser.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log (-vv)"
@@ -140,6 +207,109 @@ def _read_plugin_file(path: Path) -> tuple[str, dict]:
     if not isinstance(args, dict):
         raise UsageError("must be a mapping", path=path, field="plugin_args")
     return data["plugin"], args
+
+
+def read_active_threshold(path: Path) -> float:
+    """``threshold_dvr`` from a JSON object or a one-row TSV (the group level writes either)."""
+    if not path.is_file():
+        raise MissingInputError("--active-threshold-file does not exist", path=path)
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".json":
+            value = json.loads(text)["threshold_dvr"]
+        else:
+            header, row = (line.split("\t") for line in text.strip().splitlines()[:2])
+            value = dict(zip(header, row, strict=False))["threshold_dvr"]
+        value = float(value)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"--active-threshold-file: cannot read a number ({type(exc).__name__}: {exc})",
+            path=path, field="threshold_dvr",
+        ) from exc  # fmt: skip
+    if not np.isfinite(value) or value <= 0:
+        raise UsageError(f"--active-threshold-file: must be a positive DVR, got {value}",
+                         path=path, field="threshold_dvr")  # fmt: skip
+    return value
+
+
+def _positive(value: float | None, option: str, *, zero: bool = False) -> None:
+    if value is None:
+        return
+    if not np.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = "at least 0" if zero else "positive"
+        raise UsageError(f"{option} must be {bound}, got {value:g}")
+
+
+def _quant_options(opts, output_dir: Path) -> dict:
+    """Check the quantification, PET-preprocessing and anatomy options (exit 64 / 66)."""
+    if opts.ref_region not in REF_REGIONS:
+        raise UsageError(f"--ref-region must be one of {', '.join(REF_REGIONS)}, "
+                         f"got {opts.ref_region!r}")  # fmt: skip
+    if opts.pvc not in PVC_METHODS:
+        raise UsageError(f"--pvc must be one of {', '.join(PVC_METHODS)}, got {opts.pvc!r}")
+    models = []
+    for item in (m for value in opts.models for m in value.split(",") if m.strip()):
+        name = _MODEL_NAMES.get(item.strip().lower())
+        if name is None:
+            raise UsageError(f"--models: unknown model {item!r}; choose from "
+                             f"{' '.join(_MODEL_NAMES)}")  # fmt: skip
+        if name not in models:
+            models.append(name)
+    for value, option, zero in (
+        (opts.hmc_start_time, "--hmc-start-time", True), (opts.fd_threshold, "--fd-threshold", 0),
+        (opts.min_lesion_size, "--min-lesion-size", True), (opts.logan_tstar, "--logan-tstar", 1),
+        (opts.k2prime, "--k2prime", False), (opts.active_threshold, "--active-threshold", 0),
+        (opts.active_k, "--active-k", False), (opts.pet_fwhm, "--pet-fwhm", False),
+    ):  # fmt: skip
+        _positive(value, option, zero=bool(zero))
+    if not 0 < opts.lesion_threshold < 1:
+        raise UsageError(
+            f"--lesion-threshold must lie between 0 and 1, got {opts.lesion_threshold:g}"
+        )
+    window = None
+    if opts.suvr_window is not None:
+        start, end = opts.suvr_window
+        if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
+            raise UsageError(
+                f"--suvr-window: need 0 <= START < END (minutes), got {start:g} {end:g}"
+            )
+        window = (float(start), float(end))
+    if opts.pvc == "gtm" and opts.pet_fwhm is None:
+        raise UsageError("--pvc gtm needs the PET resolution: give --pet-fwhm MM")
+    svca = None
+    if opts.ref_region == "svca":
+        svca = opts.svca_classes or output_dir / GROUP_SVCA_CLASSES
+        svca = svca.expanduser().resolve()
+        if not svca.is_file():
+            raise MissingInputError(
+                "--ref-region svca needs --svca-classes FILE (or the group level's classes); "
+                "the file does not exist", path=svca, field="--svca-classes",
+            )  # fmt: skip
+        try:
+            read_svca_classes(svca)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise MissingInputError(
+                f"unreadable ({exc})", path=svca, field="--svca-classes"
+            ) from exc
+    threshold, threshold_file = opts.active_threshold, None
+    if opts.active_threshold_file is not None:
+        threshold_file = opts.active_threshold_file.expanduser().resolve()
+        threshold = read_active_threshold(threshold_file)
+    derivatives = []
+    for path in opts.derivatives or []:
+        path = path.expanduser().resolve()
+        if not path.is_dir():
+            raise MissingInputError("--derivatives folder does not exist", path=path)
+        derivatives.append(path)
+    return {
+        "hmc": not opts.hmc_off, "hmc_start_time_s": opts.hmc_start_time,
+        "fd_threshold_mm": opts.fd_threshold, "derivatives": tuple(derivatives),
+        "min_lesion_volume_mm3": opts.min_lesion_size, "lesion_threshold": opts.lesion_threshold,
+        "ref_region": opts.ref_region, "svca_classes": svca, "models": tuple(models),
+        "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
+        "active_threshold": threshold, "active_threshold_file": threshold_file,
+        "active_k": opts.active_k, "pvc": opts.pvc, "pet_fwhm_mm": opts.pet_fwhm,
+    }  # fmt: skip
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -182,6 +352,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     if opts.use_plugin is not None:
         plugin, plugin_args = _read_plugin_file(opts.use_plugin.expanduser().resolve())
 
+    quant = _quant_options(opts, output_dir)
     run_id = f"{datetime.now():%Y%m%d-%H%M%S}_{uuid.uuid4().hex[:8]}"
     return Config(
         bids_dir=bids_dir,
@@ -201,4 +372,5 @@ def parse_args(argv: list[str] | None = None) -> Config:
         plugin_file=None if opts.use_plugin is None else opts.use_plugin.expanduser().resolve(),
         verbosity=opts.verbosity,
         run_id=run_id,
+        **quant,
     )

@@ -25,6 +25,7 @@ from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
 from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
+from tspo_bidsapp.quant.pvc import gtm_correct, resampled_fwhm_mm
 from tspo_bidsapp.quant.reference import cerebellum_reference, check_reference
 from tspo_bidsapp.quant.regional import ModelSettings, fit_regions, model_table
 from tspo_bidsapp.quant.svca import read_svca_classes, resample_classes, svca_reference
@@ -157,10 +158,15 @@ class _KineticsInputSpec(BaseInterfaceInputSpec):
     tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
+    k2prime = traits.Float(desc="--k2prime (1/min); default: median regional SRTM")
+    extra_meta = traits.Dict(Str, traits.Any, desc="added to every sidecar (e.g. PVC settings)")
 
 
 class _KineticsOutputSpec(TraitedSpec):
     out_tsvs = traits.Dict(Str, File(exists=True), desc="model -> _kinpar.tsv")
+    out_files = traits.List(File(exists=True), desc="the tables, one per model")
+    out_models = traits.List(Str, desc="model of each table")
+    out_metas = traits.List(traits.Dict, desc="sidecar of each table")
     k2prime = traits.Float(desc="k2' (1/min) used by SRTM2/MRTM2")
     out_meta = traits.Dict(desc="model settings for the sidecars")
 
@@ -176,7 +182,8 @@ class RegionalKinetics(SimpleInterface):
         timing, tacs = read_tacs_tsv(inp.tacs_tsv)
         _, ref = read_tacs_tsv(inp.ref_tsv)
         window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window)
+        k2p = inp.k2prime if isdefined(inp.k2prime) else None
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window, k2p)
         results, info = fit_regions(timing, ref["reference"], tacs, settings)
         volumes = inp.volumes if isdefined(inp.volumes) else {}
         person = inp.participant if isdefined(inp.participant) else {}
@@ -190,9 +197,16 @@ class RegionalKinetics(SimpleInterface):
         self._results["out_tsvs"] = outs
         if "k2prime" in info:
             self._results["k2prime"] = info["k2prime"]
-        self._results["out_meta"] = {
-            **settings.as_dict(), **info, "Units": {"k2": "1/min", "k2prime": "1/min"}
+        meta = {
+            **settings.as_dict(), **info, "TimeUnits": "min",
+            "Units": {"k2": "1/min", "k2prime": "1/min", "k2a": "1/min", "BPND": "1",
+                      "DVR": "1", "R1": "1", "SUVR": "1", "volume_ml": "mL"},
+            **(inp.extra_meta if isdefined(inp.extra_meta) else {}),
         }  # fmt: skip
+        self._results["out_meta"] = meta
+        self._results["out_files"] = list(outs.values())
+        self._results["out_models"] = list(outs)
+        self._results["out_metas"] = [{**meta, "Model": m} for m in outs]
         return runtime
 
 
@@ -283,4 +297,58 @@ class LesionPhenotypes(SimpleInterface):
         self._results["out_meta"] = json.loads(
             json.dumps({"PhenotypeRule": rule.as_dict(), "Summary": summary})
         )
+        return runtime
+
+
+class _GTMInputSpec(BaseInterfaceInputSpec):
+    pet_file = File(exists=True, mandatory=True, desc="4D PET on the grid of dseg_file")
+    sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar (frame timing)")
+    dseg_file = File(exists=True, mandatory=True, desc="seg-tspoms label map (0 = background)")
+    dseg_tsv = File(exists=True, mandatory=True, desc="its dseg.tsv (index, name)")
+    ref_mask = File(exists=True, mandatory=True, desc="reference mask: one more GTM region")
+    fwhm_mm = traits.Float(mandatory=True, desc="--pet-fwhm: PET resolution (FWHM, mm)")
+    resampled_from = File(exists=True, desc="PET-space image: add the resampling blur of its grid")
+
+
+class _GTMOutputSpec(TraitedSpec):
+    out_tsv = File(exists=True, desc="corrected region TACs")
+    ref_tsv = File(exists=True, desc="corrected reference TAC ('reference' column)")
+    out_meta = traits.Dict(desc="JSON sidecar content")
+
+
+class GTMCorrect(SimpleInterface):
+    """GTM partial-volume correction of every region and the reference (:mod:`~tspo_bidsapp.quant.pvc`).
+
+    The reference voxels become a region of their own (they are taken out of their label).
+    """
+
+    input_spec = _GTMInputSpec
+    output_spec = _GTMOutputSpec
+
+    def _run_interface(self, runtime):
+        inp = self.inputs
+        img, data = _load(inp.pet_file)
+        sidecar = _timing(inp.sidecar_file, data.shape[-1])
+        labels = _load(inp.dseg_file, np.int32)[1]
+        table = read_dseg_tsv(inp.dseg_tsv)
+        ref_label = max([int(labels.max()), *table]) + 1
+        labels[_load(inp.ref_mask, np.uint8)[1] > 0] = ref_label
+        fwhm = float(inp.fwhm_mm)
+        if isdefined(inp.resampled_from):
+            fwhm = resampled_fwhm_mm(fwhm, nib.load(inp.resampled_from).header.get_zooms()[:3])
+        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+        res = gtm_correct(data, labels, zooms, fwhm)
+        tacs = res.as_dict({**table, ref_label: "reference"})
+        ref = tacs.pop("reference")
+        tacs = {name: tac for name, tac in tacs.items() if isinstance(name, str)}
+        cwd = Path(runtime.cwd)
+        self._results["out_tsv"] = str(write_tacs_tsv(sidecar.timing, tacs, cwd / "gtm_tacs.tsv"))
+        self._results["ref_tsv"] = str(
+            write_tacs_tsv(sidecar.timing, {"reference": ref}, cwd / "gtm_ref_tacs.tsv")
+        )
+        self._results["out_meta"] = {
+            "Units": sidecar.units, "PartialVolumeCorrection": "GTM (Rousset et al. 1998)",
+            "PETResolutionFWHMmm": float(inp.fwhm_mm), "GTMFWHMmm": fwhm,
+            "GTMConditionNumber": res.condition, "Warnings": res.warnings,
+        }  # fmt: skip
         return runtime

@@ -1,0 +1,198 @@
+"""Quantification workflow: regional TACs, reference region, kinetic tables, maps, phenotypes.
+
+Everything runs on the T1w grid: ``inputnode.pet_t1w`` is the motion-corrected PET resampled
+once to T1w space, and the masks and labels come from the anatomical workflow. Outputs are
+stored as BIDS-Derivatives named after ``inputnode.source_file`` (the BIDS PET).
+"""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from tspo_bidsapp.interfaces.bids import DerivativesDataSink
+from tspo_bidsapp.interfaces.quant import (
+    ExtractTACs,
+    GTMCorrect,
+    LesionPhenotypes,
+    ReferenceRegion,
+    RegionalKinetics,
+    VoxelwiseMaps,
+)
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+
+INPUT_FIELDS = [
+    "source_file", "pet_t1w", "pet_file", "sidecar_file", "tspoms_dseg", "tspoms_tsv",
+    "lesion_ids", "lesion_mask", "ref_candidate", "brain_mask", "gm_mask", "wm_mask",
+    "participant",
+]  # fmt: skip
+OUTPUT_FIELDS = ["tacs", "tacs_pvc", "ref_tacs", "ref_mask", "kinpar", "maps", "lesions"]
+
+
+def pick_dvr(maps, models, measures, preference):
+    """The DVR map of the first model of ``preference`` that has one, and that model."""
+    for model in preference:
+        for path, m, meas in zip(maps, models, measures, strict=True):
+            if m == model and meas == "DVR":
+                return path, m
+    raise ValueError(f"no DVR map among the models {sorted(set(models))}")
+
+
+def init_pet_quant_wf(
+    *,
+    output_dir: str | None = None,
+    ref_region: str = "cerebellum",
+    svca_classes: str | None = None,
+    models: tuple[str, ...] = ("SRTM",),
+    suvr_window_min: tuple[float, float] | None = None,
+    logan_tstar_min: float = DEFAULT_TSTAR_MIN,
+    k2prime: float | None = None,
+    active_threshold: float | None = None,
+    active_k: float | None = None,
+    pvc: str = "none",
+    pet_fwhm_mm: float | None = None,
+    name: str = "pet_quant_wf",
+) -> pe.Workflow:
+    """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
+
+    Regional tables come from the GTM-corrected TACs when ``pvc == "gtm"`` (``pet_fwhm_mm``
+    required; the resampling blur of the PET grid is added); voxel-wise maps are never
+    corrected. Lesion phenotypes need ``active_threshold`` (DVR; from the group level's
+    controls or given); without it they are skipped. With ``output_dir`` the results are
+    stored (``ds_*`` nodes).
+    """
+    if ref_region not in ("cerebellum", "svca"):
+        raise ValueError(f"ref_region must be 'cerebellum' or 'svca', got {ref_region!r}")
+    if pvc == "gtm" and not pet_fwhm_mm:
+        raise ValueError("pvc='gtm' needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
+    if ref_region == "svca" and not svca_classes:
+        raise ValueError("ref_region='svca' needs svca_classes (a TSV of kinetic classes)")
+    models = tuple(models)
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=INPUT_FIELDS), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=OUTPUT_FIELDS), name="outputnode")
+    window = {"suvr_window_min": suvr_window_min} if suvr_window_min else {}
+    fixed_k2p = {"k2prime": float(k2prime)} if k2prime is not None else {}
+
+    extract_tacs = pe.Node(ExtractTACs(), name="extract_tacs")
+    reference = pe.Node(ReferenceRegion(method=ref_region), name="reference")
+    if svca_classes:
+        reference.inputs.svca_classes = str(svca_classes)
+    kinetics = pe.Node(
+        RegionalKinetics(models=list(models), tstar_min=logan_tstar_min, **window, **fixed_k2p),
+        name="kinetics",
+    )
+    maps = pe.Node(
+        VoxelwiseMaps(models=list(models), tstar_min=logan_tstar_min, **window, **fixed_k2p),
+        name="maps",
+    )
+    workflow.connect([
+        (inputnode, extract_tacs, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
+                                   ("tspoms_dseg", "dseg_file"), ("tspoms_tsv", "dseg_tsv")]),
+        (inputnode, reference, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
+                                ("lesion_mask", "lesion_mask"), ("brain_mask", "brain_mask"),
+                                ("gm_mask", "gm_mask")]),
+        (extract_tacs, kinetics, [("volumes", "volumes")]),
+        (inputnode, kinetics, [("participant", "participant")]),
+        (inputnode, maps, [("pet_t1w", "pet_file"), ("brain_mask", "brain_mask")]),
+        (reference, maps, [("out_tsv", "ref_tsv")]),
+        (extract_tacs, outputnode, [("out_tsv", "tacs")]),
+        (reference, outputnode, [("out_tsv", "ref_tacs"), ("out_mask", "ref_mask")]),
+        (kinetics, outputnode, [("out_files", "kinpar")]),
+        (maps, outputnode, [("out_maps", "maps")]),
+    ])  # fmt: skip
+    if ref_region == "cerebellum":
+        workflow.connect([(inputnode, reference, [("ref_candidate", "candidate_mask")])])
+    if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
+        workflow.connect([(kinetics, maps, [("k2prime", "k2prime")])])
+
+    if pvc == "gtm":
+        gtm = pe.Node(GTMCorrect(fwhm_mm=float(pet_fwhm_mm)), name="gtm")
+        kinetics.inputs.extra_meta = {"PartialVolumeCorrection": "GTM", "PETFWHMmm": pet_fwhm_mm}
+        workflow.connect([
+            (inputnode, gtm, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
+                              ("tspoms_dseg", "dseg_file"), ("tspoms_tsv", "dseg_tsv"),
+                              ("pet_file", "resampled_from")]),
+            (reference, gtm, [("out_mask", "ref_mask")]),
+            (gtm, kinetics, [("out_tsv", "tacs_tsv"), ("ref_tsv", "ref_tsv")]),
+            (gtm, outputnode, [("out_tsv", "tacs_pvc")]),
+        ])  # fmt: skip
+    else:
+        kinetics.inputs.extra_meta = {"PartialVolumeCorrection": "none"}
+        workflow.connect([
+            (extract_tacs, kinetics, [("out_tsv", "tacs_tsv")]),
+            (reference, kinetics, [("out_tsv", "ref_tsv")]),
+        ])  # fmt: skip
+
+    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan") if m in models]
+    if active_threshold is not None and dvr_models:
+        select_dvr = pe.Node(
+            niu.Function(
+                function=pick_dvr,
+                input_names=["maps", "models", "measures", "preference"],
+                output_names=["dvr_file", "model"],
+            ),
+            name="select_dvr",
+        )
+        select_dvr.inputs.preference = dvr_models
+        phenotypes = pe.Node(
+            LesionPhenotypes(
+                threshold_dvr=float(active_threshold),
+                threshold_source="user" if active_k is None else "healthy-controls",
+                **({} if active_k is None else {"threshold_k": float(active_k)}),
+            ),
+            name="phenotypes",
+        )
+        workflow.connect([
+            (maps, select_dvr, [("out_maps", "maps"), ("models", "models"),
+                                ("measures", "measures")]),
+            (select_dvr, phenotypes, [("dvr_file", "dvr_file")]),
+            (inputnode, phenotypes, [("lesion_ids", "lesion_ids"), ("wm_mask", "wm_mask"),
+                                     ("participant", "participant")]),
+            (phenotypes, outputnode, [("out_tsv", "lesions")]),
+        ])  # fmt: skip
+
+    if output_dir is None:
+        return workflow
+
+    def sink(node_name, **entities):
+        node = pe.Node(DerivativesDataSink(base_directory=str(output_dir), **entities), node_name)
+        workflow.connect([(inputnode, node, [("source_file", "source_file")])])
+        return node
+
+    ds_tacs = sink("ds_tacs", seg="tspoms", desc="preproc", suffix="tacs")
+    ds_ref_tacs = sink("ds_ref_tacs", ref=ref_region, desc="preproc", suffix="tacs")
+    ds_ref_mask = sink("ds_ref_mask", ref=ref_region, desc="ref", suffix="mask")
+    ds_kinpar = pe.MapNode(
+        DerivativesDataSink(base_directory=str(output_dir), ref=ref_region, suffix="kinpar"),
+        iterfield=["in_file", "model", "meta_dict"],
+        name="ds_kinpar",
+    )
+    ds_maps = pe.MapNode(
+        DerivativesDataSink(
+            base_directory=str(output_dir), space="T1w", ref=ref_region, suffix="mimap"
+        ),
+        iterfield=["in_file", "model", "meas", "meta_dict"],
+        name="ds_maps",
+    )
+    workflow.connect([
+        (extract_tacs, ds_tacs, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        (reference, ds_ref_tacs, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        (reference, ds_ref_mask, [("out_mask", "in_file"), ("out_meta", "meta_dict")]),
+        (inputnode, ds_kinpar, [("source_file", "source_file")]),
+        (kinetics, ds_kinpar, [("out_files", "in_file"), ("out_models", "model"),
+                               ("out_metas", "meta_dict")]),
+        (inputnode, ds_maps, [("source_file", "source_file")]),
+        (maps, ds_maps, [("out_maps", "in_file"), ("models", "model"), ("measures", "meas"),
+                         ("out_metas", "meta_dict")]),
+    ])  # fmt: skip
+    if pvc == "gtm":
+        ds_tacs_pvc = sink("ds_tacs_pvc", seg="tspoms", desc="gtm", suffix="tacs")
+        workflow.connect([(gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")])])
+    if active_threshold is not None and dvr_models:
+        ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
+        workflow.connect([
+            (select_dvr, ds_lesions, [("model", "model")]),
+            (phenotypes, ds_lesions, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        ])  # fmt: skip
+    return workflow
