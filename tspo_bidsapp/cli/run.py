@@ -71,14 +71,22 @@ def write_dataset_description(config: Config) -> Path:
 
     Safe with several participants starting at once: the file is written to a temporary name
     and hard-linked into place, which fails (and keeps the existing file) if another run won.
+    ``GeneratedBy`` names the container image when ``TSPO_BIDSAPP_CONTAINER`` is set
+    (``docker://<image>:<tag>`` or a path to an Apptainer image).
     """
+    config.output_dir.mkdir(parents=True, exist_ok=True)
     target = config.output_dir / "dataset_description.json"
     with contextlib.suppress(OSError, ValueError):
         existing = json.loads(target.read_text())
         if existing.get("DatasetType") == "derivative" and existing.get("GeneratedBy"):
             return target
+    description = dataset_description(config)
+    image = os.environ.get("TSPO_BIDSAPP_CONTAINER", "").strip()
+    if image:
+        kind = "docker" if image.startswith("docker://") or ":" in image else "singularity"
+        description["GeneratedBy"][0]["Container"] = {"Type": kind, "Tag": image}
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dataset_description(config), indent=2) + "\n")
+    tmp.write_text(json.dumps(description, indent=2) + "\n")
     try:
         os.link(tmp, target)
     except FileExistsError:  # another run created it, or an invalid one is there

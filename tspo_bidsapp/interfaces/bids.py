@@ -9,6 +9,7 @@ the validated timing with the image-wide mean activity of every frame.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,6 +112,9 @@ class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
     extension = Str(desc="extension (default: in_file's)")
     datatype = Str(desc="datatype folder (default: the source's)")
     meta_dict = traits.Dict(Str, traits.Any, desc="content of the JSON sidecar")
+    sources = traits.List(Str, desc="further inputs, as BIDS URIs or paths (added to Sources)")
+    spatial_reference = Str(desc="SpatialReference of the space- entity (a BIDS URI or name)")
+    provenance = traits.Bool(False, usedefault=True, desc="add SoftwareVersions to the sidecar")
 
 
 class _DerivativesDataSinkOutputSpec(TraitedSpec):
@@ -151,11 +155,89 @@ class DerivativesDataSink(SimpleInterface):
             anchor = next((p for p in source.parents if p.name.startswith("sub-")), None)
             if anchor is not None:
                 meta.setdefault("Sources", [f"bids:raw:{source.relative_to(anchor.parent)}"])
+            if isdefined(inputs.sources):
+                extra = [bids_uri(s, inputs.base_directory) for s in inputs.sources]
+                meta["Sources"] = list(dict.fromkeys(meta.get("Sources", []) + extra))
+            if isdefined(inputs.spatial_reference):
+                meta.setdefault("SpatialReference", inputs.spatial_reference)
+            if inputs.provenance:
+                meta.setdefault("SoftwareVersions", software_versions())
             out_meta = out_file.with_name(_split_ext(out_file.name)[0] + ".json")
             text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n"
             _atomic_write(out_meta, lambda tmp: tmp.write_text(text))
             self._results["out_meta"] = str(out_meta)
         return runtime
+
+
+def bids_uri(path: str | Path, output_dir: str | Path | None = None) -> str:
+    """A BIDS URI for ``path``: ``bids::<rel>`` inside ``output_dir``, ``bids:raw:<rel>`` for a
+    file of the input dataset (relative to the folder holding its ``sub-*``), else unchanged."""
+    text = str(path)
+    if text.startswith("bids:"):
+        return text
+    path = Path(path)
+    if output_dir is not None:
+        with contextlib.suppress(ValueError):
+            return f"bids::{path.absolute().relative_to(Path(output_dir).absolute())}"
+    anchor = next((p for p in path.parents if p.name.startswith("sub-")), None)
+    return f"bids:raw:{path.relative_to(anchor.parent)}" if anchor is not None else text
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of tspo-bidsapp and the libraries whose numbers end up in the derivatives."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("tspo-bidsapp", "nipype", "nibabel", "numpy", "scipy", "antspyx", "samseg"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+#: Derivative suffixes and folders the BIDS schema does not (yet) define, for ``.bidsignore``.
+#: The validator matches folders written without a trailing slash, and one ``*`` per name.
+BIDSIGNORE_PATTERNS = (
+    "logs",
+    "sub-*.html",
+    "sub-*/figures",
+    "*_tacs.tsv",
+    "*_tacs.json",
+    "*_kinpar.tsv",
+    "*_kinpar.json",
+    "*_mimap.nii.gz",
+    "*_mimap.json",
+    "*_morph.tsv",
+    "*_morph.json",
+    "*_xfm.txt",
+    "*_xfm.json",
+    "*_petref.nii.gz",
+    "*_petref.json",
+    "*_desc-confounds_timeseries.tsv",
+    "*_desc-confounds_timeseries.json",
+    "*_desc-ref_mask.*",
+    "group",
+)
+
+
+def write_bidsignore(output_dir: str | Path, patterns=BIDSIGNORE_PATTERNS) -> Path:
+    """Add ``patterns`` missing from ``OUTPUT_DIR/.bidsignore`` (kept lines stay; atomic)."""
+    target = Path(output_dir) / ".bidsignore"
+    lines = target.read_text().splitlines() if target.exists() else []
+    missing = [p for p in patterns if p not in lines]
+    if missing or not target.exists():
+        text = "\n".join(lines + missing) + "\n"
+        _atomic_write(target, lambda tmp: tmp.write_text(text))
+    return target
+
+
+def write_dseg_tsv(dseg_file: str | Path, labels: dict[int, str]) -> Path:
+    """Write the BIDS ``dseg.tsv`` (index, name; background omitted) beside ``dseg_file``."""
+    dseg_file = Path(dseg_file)
+    target = dseg_file.with_name(_split_ext(dseg_file.name)[0] + ".tsv")
+    rows = ["index\tname"] + [f"{i}\t{n}" for i, n in sorted(labels.items()) if int(i) != 0]
+    text = "\n".join(rows) + "\n"
+    _atomic_write(target, lambda tmp: tmp.write_text(text))
+    return target
 
 
 def _json_default(value):
