@@ -1,0 +1,215 @@
+"""Anatomical workflow: whole-brain + MS-lesion segmentation and the TSPO-MS region set.
+
+Default: SAMSEG on T1w + FLAIR in lesion mode. Segmentations and lesion masks found in
+``--derivatives`` directories replace the computed ones (decided when the workflow is built); the
+sidecars of the stored outputs and the ``sources`` report say which was used.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from tspo_bidsapp.anat.regions import DEFAULT_REGION_PARAMS, RegionParams
+from tspo_bidsapp.anat.samseg import DEFAULT_LESION_THRESHOLD, DEFAULT_SEED
+from tspo_bidsapp.anat.supplied import SuppliedAnat, find_supplied
+from tspo_bidsapp.interfaces.anat import (
+    AnatSourcesReport,
+    EmptyLesionMask,
+    ImportLesionMask,
+    ImportSegmentation,
+    N4BiasFieldCorrection,
+    TSPOMSRegions,
+)
+from tspo_bidsapp.interfaces.samseg import Samseg
+
+LOGGER = logging.getLogger("tspo_bidsapp.anat")
+
+OUTPUT_FIELDS = [
+    "t1w_preproc", "brain_mask", "dseg", "dseg_tsv", "lesion_mask", "lesion_probseg",
+    "lesion_ids", "lesion_tsv", "tspoms_dseg", "tspoms_tsv", "morph_tsv", "sources_report",
+]  # fmt: skip
+
+
+def anat_sources(supplied: SuppliedAnat, *, has_flair: bool) -> tuple[dict, list[str]]:
+    """Which segmentation and lesion mask the workflow uses, and the warnings that go with it."""
+    warnings: list[str] = []
+    mode = "T1w+FLAIR, lesion mode" if has_flair else "T1w only"
+    if supplied.dseg is not None:
+        seg = f"supplied: {supplied.dseg} ({supplied.dseg_tsv})"
+    else:
+        seg = f"computed: SAMSEG ({mode})"
+    if supplied.lesion_mask is not None:
+        lesion = f"supplied: {supplied.lesion_mask}"
+    elif has_flair:
+        lesion = "computed: SAMSEG lesion mode (T1w+FLAIR, FLAIR hyperintense)"
+    else:
+        lesion = "none"
+        warnings.append(
+            "No FLAIR and no supplied lesion mask: lesions were NOT segmented; lesion, "
+            "perilesional and NAWM regions treat all cerebral WM as lesion-free."
+        )
+    if not has_flair and supplied.lesion_mask is not None:
+        warnings.append("No FLAIR: T1w-only SAMSEG; lesions come from the supplied mask only.")
+    return {"segmentation": seg, "lesion_mask": lesion}, warnings
+
+
+def init_anat_wf(
+    *,
+    subject: str,
+    session: str | None = None,
+    has_flair: bool = True,
+    derivatives: list[str] | tuple[str, ...] = (),
+    omp_nthreads: int = 1,
+    output_dir: str | None = None,
+    region_params: RegionParams = DEFAULT_REGION_PARAMS,
+    lesion_threshold: float = DEFAULT_LESION_THRESHOLD,
+    seed: int = DEFAULT_SEED,
+    name: str = "anat_wf",
+) -> pe.Workflow:
+    """Build the anatomical workflow of one subject/session.
+
+    Inputs: ``inputnode.t1w`` and (when ``has_flair``) ``inputnode.flair`` on the T1w grid.
+    SAMSEG runs unless a supplied segmentation and (with FLAIR) a supplied lesion mask make it
+    unnecessary. Outputs are in T1w space; with ``output_dir`` they are stored as BIDS-Derivatives.
+    """
+    supplied = find_supplied(list(derivatives), subject, session) if derivatives else SuppliedAnat()
+    sources, warnings = anat_sources(supplied, has_flair=has_flair)
+    for text in warnings:
+        LOGGER.warning("sub-%s: %s", subject, text)
+    run_samseg = supplied.dseg is None or (has_flair and supplied.lesion_mask is None)
+
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w", "flair"]), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=OUTPUT_FIELDS), name="outputnode")
+
+    tspoms = pe.Node(
+        TSPOMSRegions(
+            min_lesion_volume_mm3=region_params.min_lesion_volume_mm3,
+            connectivity=region_params.connectivity,
+            shell_edges_mm=tuple(region_params.shell_edges_mm),
+            cerebellum_erosion_mm=region_params.cerebellum_erosion_mm,
+            sources=sources,
+        ),
+        name="tspoms",
+    )
+    report_sources = pe.Node(
+        AnatSourcesReport(sources=sources, warnings=warnings), name="report_sources"
+    )
+    workflow.connect([
+        (inputnode, tspoms, [("t1w", "reference")]),
+        (tspoms, outputnode, [
+            ("tspoms_dseg", "tspoms_dseg"), ("tspoms_tsv", "tspoms_tsv"),
+            ("lesion_ids", "lesion_ids"), ("lesion_mask", "lesion_mask"),
+            ("lesion_tsv", "lesion_tsv"), ("morph_tsv", "morph_tsv"),
+        ]),
+        (report_sources, outputnode, [("out_report", "sources_report")]),
+    ])  # fmt: skip
+
+    if run_samseg:
+        samseg = pe.Node(
+            Samseg(threads=omp_nthreads, seed=seed, lesion_threshold=lesion_threshold),
+            name="samseg",
+            n_procs=omp_nthreads,
+        )
+        workflow.connect([(inputnode, samseg, [("t1w", "t1w")])])
+        if has_flair:
+            workflow.connect([(inputnode, samseg, [("flair", "flair")])])
+        workflow.connect([(samseg, outputnode, [("t1w_preproc", "t1w_preproc")])])
+
+    if supplied.dseg is not None:
+        import_dseg = pe.Node(
+            ImportSegmentation(dseg=str(supplied.dseg), dseg_tsv=str(supplied.dseg_tsv)),
+            name="import_dseg",
+        )
+        workflow.connect([
+            (inputnode, import_dseg, [("t1w", "reference")]),
+            (import_dseg, tspoms, [("dseg", "dseg")]),
+            (import_dseg, outputnode, [
+                ("dseg", "dseg"), ("dseg_tsv", "dseg_tsv"), ("brain_mask", "brain_mask"),
+            ]),
+        ])  # fmt: skip
+        if not run_samseg:
+            n4 = pe.Node(N4BiasFieldCorrection(), name="n4")
+            workflow.connect([
+                (inputnode, n4, [("t1w", "in_file")]),
+                (import_dseg, n4, [("brain_mask", "mask")]),
+                (n4, outputnode, [("out_file", "t1w_preproc")]),
+            ])  # fmt: skip
+    else:
+        workflow.connect([
+            (samseg, tspoms, [("dseg", "dseg")]),
+            (samseg, outputnode, [
+                ("dseg", "dseg"), ("dseg_tsv", "dseg_tsv"), ("brain_mask", "brain_mask"),
+            ]),
+        ])  # fmt: skip
+
+    if supplied.lesion_mask is not None:
+        import_lesion = pe.Node(
+            ImportLesionMask(lesion_mask=str(supplied.lesion_mask)), name="import_lesion"
+        )
+        workflow.connect([
+            (inputnode, import_lesion, [("t1w", "reference")]),
+            (import_lesion, tspoms, [("lesion_mask", "lesion_mask")]),
+        ])  # fmt: skip
+    elif has_flair:
+        workflow.connect([
+            (samseg, tspoms, [("lesion_mask", "lesion_mask")]),
+            (samseg, outputnode, [("lesion_probseg", "lesion_probseg")]),
+        ])  # fmt: skip
+    else:
+        empty_lesion = pe.Node(EmptyLesionMask(), name="empty_lesion")
+        workflow.connect([
+            (inputnode, empty_lesion, [("t1w", "reference")]),
+            (empty_lesion, tspoms, [("lesion_mask", "lesion_mask")]),
+        ])  # fmt: skip
+
+    if output_dir:
+        lesion_probseg = has_flair and supplied.lesion_mask is None
+        _connect_datasinks(workflow, output_dir, sources, lesion_probseg=lesion_probseg)
+    return workflow
+
+
+def _connect_datasinks(
+    workflow: pe.Workflow, output_dir: str, sources: dict, *, lesion_probseg: bool
+) -> None:
+    """Store the outputs under ``OUTPUT_DIR/sub-<p>/[ses-<s>/]anat/``."""
+    from tspo_bidsapp.interfaces.bids import DerivativesDataSink
+
+    inputnode = workflow.get_node("inputnode")
+    outputnode = workflow.get_node("outputnode")
+    seg_meta = {"SegmentationSource": sources["segmentation"]}
+    lesion_meta = {"LesionMaskSource": sources["lesion_mask"]}
+    specs = [
+        ("ds_t1w_preproc", "t1w_preproc", dict(desc="preproc", suffix="T1w"), {"SkullStripped": False}),
+        ("ds_brain_mask", "brain_mask", dict(desc="brain", suffix="mask"), {"Type": "Brain"}),
+        ("ds_dseg", "dseg", dict(suffix="dseg"), seg_meta),
+        ("ds_dseg_tsv", "dseg_tsv", dict(suffix="dseg", extension=".tsv"), None),
+        ("ds_lesion_mask", "lesion_mask", dict(label="lesion", suffix="mask"), lesion_meta),
+        ("ds_lesion_ids", "lesion_ids", dict(desc="lesions", suffix="dseg"), lesion_meta),
+        ("ds_lesion_tsv", "lesion_tsv", dict(desc="lesions", suffix="morph", extension=".tsv"), None),
+        ("ds_tspoms_dseg", "tspoms_dseg", dict(seg="tspoms", suffix="dseg"), {**seg_meta, **lesion_meta}),
+        ("ds_tspoms_tsv", "tspoms_tsv", dict(seg="tspoms", suffix="dseg", extension=".tsv"), None),
+        ("ds_morph_tsv", "morph_tsv", dict(seg="tspoms", suffix="morph", extension=".tsv"), None),
+        ("ds_report_sources", "sources_report", dict(desc="anatsources", suffix="T1w", extension=".json"), None),
+    ]  # fmt: skip
+    if lesion_probseg:
+        specs.append(
+            (
+                "ds_lesion_probseg",
+                "lesion_probseg",
+                dict(label="lesion", suffix="probseg"),
+                lesion_meta,
+            )
+        )
+    for node_name, field, entities, meta in specs:
+        sink = DerivativesDataSink(base_directory=output_dir, datatype="anat", **entities)
+        if meta is not None:
+            sink.inputs.meta_dict = meta
+        node = pe.Node(sink, name=node_name, run_without_submitting=True)
+        workflow.connect([
+            (inputnode, node, [("t1w", "source_file")]),
+            (outputnode, node, [(field, "in_file")]),
+        ])  # fmt: skip
