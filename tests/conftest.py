@@ -33,3 +33,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not available")
     return SHARED_DATA
+
+
+class SyntheticStudy:
+    """The ``size="test"`` synthetic dataset (seed 42): BIDS tree, truth and anatomy export."""
+
+    def __init__(self, root: Path):
+        from tspo_bidsapp.synthetic import generate_dataset
+        from tspo_bidsapp.synthetic.derivatives import write_anat_derivatives
+
+        self.root = root
+        self.bids = root / "bids"
+        self.truth_dir = root / "truth"
+        self.anat_derivatives = root / "anat_derivatives"
+        self.subjects = generate_dataset(self.bids, self.truth_dir, size="test", seed=42)
+        write_anat_derivatives(self.truth_dir, self.subjects, self.anat_derivatives)
+
+    def truth(self, label: str):
+        from tspo_bidsapp.synthetic import load_truth
+
+        return load_truth(self.truth_dir, label)
+
+
+@pytest.fixture(scope="session")
+def synthetic_study(tmp_path_factory) -> SyntheticStudy:
+    """One synthetic dataset shared by every test that needs one (generated once, ~30 s)."""
+    return SyntheticStudy(tmp_path_factory.mktemp("synthetic_study"))

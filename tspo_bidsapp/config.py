@@ -69,6 +69,12 @@ class Config:
     active_k: float = 2.0  # k of mean + k SD of controls' WM DVR
     pvc: str = "none"  # "none" or "gtm"
     pet_fwhm_mm: float | None = None  # PET resolution (isotropic FWHM, mm) for GTM
+    # group level
+    min_controls: int = 3  # fewest controls for SVCA classes / the active threshold
+    group_alpha: float = 0.05  # FDR level
+    min_group_size: int = 3  # smaller groups are not tested
+    lesion_match_mm: float = 5.0  # lesion matching across sessions (centre distance, mm)
+    group_voxelwise: bool = False  # MNI normalisation + voxel-wise second-level models
 
     def __post_init__(self) -> None:
         for name in (

@@ -30,8 +30,9 @@ _LABEL = re.compile(r"^[a-zA-Z0-9]+$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _GB_PER_UNIT = {"K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}
 _MODEL_NAMES = {m.lower(): m for m in MODELS}
-#: SVCA classes the group level writes (relative to OUTPUT_DIR), used when --svca-classes is absent.
-GROUP_SVCA_CLASSES = "group/desc-svca_classes.tsv"
+#: SVCA classes the group level writes (relative to OUTPUT_DIR), used when --svca-classes is
+#: absent: ``group/tracer-<T>_desc-svca_classes.tsv`` when exactly one tracer's file is there.
+GROUP_SVCA_CLASSES = "group/tracer-<TRACER>_desc-svca_classes.tsv"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,6 +188,26 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--pvc", default="none", help="partial-volume correction: none or gtm")
     quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, metavar="MM",
                        help="PET resolution, isotropic FWHM in mm (required with --pvc gtm)")  # fmt: skip
+    group = parser.add_argument_group("group level")
+    group.add_argument(
+        "--min-controls", dest="min_controls", type=int, default=3, metavar="N",
+        help="fewest healthy controls from which SVCA classes and the active threshold "
+        "are derived",
+    )  # fmt: skip
+    group.add_argument("--group-alpha", dest="group_alpha", type=float, default=0.05,
+                       metavar="Q", help="FDR level of the group statistics")  # fmt: skip
+    group.add_argument(
+        "--min-group-size", dest="min_group_size", type=int, default=3, metavar="N",
+        help="groups smaller than this are not tested",
+    )  # fmt: skip
+    group.add_argument(
+        "--lesion-match-mm", dest="lesion_match_mm", type=float, default=5.0, metavar="MM",
+        help="largest centre distance of a lesion matched across sessions",
+    )  # fmt: skip
+    group.add_argument(
+        "--group-voxelwise", dest="group_voxelwise", action="store_true",
+        help="also normalise to MNI152 (ANTsPy SyN) and run voxel-wise second-level models",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tspo-bidsapp {__version__}")
     parser.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log (-vv)"
@@ -260,6 +281,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
         (opts.min_lesion_size, "--min-lesion-size", True), (opts.logan_tstar, "--logan-tstar", 1),
         (opts.k2prime, "--k2prime", False), (opts.active_threshold, "--active-threshold", 0),
         (opts.active_k, "--active-k", False), (opts.pet_fwhm, "--pet-fwhm", False),
+        (opts.min_controls, "--min-controls", False), (opts.group_alpha, "--group-alpha", False),
+        (opts.min_group_size, "--min-group-size", False),
+        (opts.lesion_match_mm, "--lesion-match-mm", False),
     ):  # fmt: skip
         _positive(value, option, zero=bool(zero))
     if not 0 < opts.lesion_threshold < 1:
@@ -278,7 +302,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         raise UsageError("--pvc gtm needs the PET resolution: give --pet-fwhm MM")
     svca = None
     if opts.ref_region == "svca":
-        svca = opts.svca_classes or output_dir / GROUP_SVCA_CLASSES
+        svca = opts.svca_classes or _group_svca_classes(output_dir, opts.tracer_label)
         svca = svca.expanduser().resolve()
         if not svca.is_file():
             raise MissingInputError(
@@ -309,7 +333,20 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
         "active_k": opts.active_k, "pvc": opts.pvc, "pet_fwhm_mm": opts.pet_fwhm,
+        "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
+        "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
+        "group_voxelwise": opts.group_voxelwise,
     }  # fmt: skip
+
+
+def _group_svca_classes(output_dir: Path, tracers) -> Path:
+    """The group level's ``group/tracer-<T>_desc-svca_classes.tsv`` (one tracer, or the one
+    named by --tracer-label); the generic name when none or several match."""
+    found = sorted((output_dir / "group").glob("tracer-*_desc-svca_classes.tsv"))
+    if tracers:
+        wanted = {f"tracer-{t}_desc-svca_classes.tsv" for t in tracers}
+        found = [p for p in found if p.name in wanted]
+    return found[0] if len(found) == 1 else output_dir / GROUP_SVCA_CLASSES
 
 
 def _inside(path: Path, root: Path) -> bool:

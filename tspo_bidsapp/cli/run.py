@@ -113,7 +113,7 @@ def _configure_nipype(config: Config) -> None:
 def run_participant(config: Config) -> int:
     from tspo_bidsapp.io.bids_input import collect_data
 
-    subjects, _ = collect_data(
+    subjects, input_warnings = collect_data(
         config.bids_dir,
         participant_label=config.participant_label,
         session_label=config.session_label,
@@ -139,14 +139,47 @@ def run_participant(config: Config) -> int:
     plugin, plugin_args = config.nipype_plugin()
     threads = str(config.omp_nthreads)
     config.work_dir.mkdir(parents=True, exist_ok=True)
-    with _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}):
-        try:
-            workflow.run(plugin=plugin, plugin_args=plugin_args)
-        except RuntimeError as exc:
-            LOGGER.error("the workflow failed (%s); crash reports: %s", exc, config.logs_dir)
-            return EX_FAILED
-    LOGGER.info("participant level done: %d participant(s)", len(subjects))
-    return EX_OK
+    from tspo_bidsapp.reports.assemble import WarningCollector
+
+    collector = WarningCollector()
+    loggers = [logging.getLogger(name) for name in ("tspo_bidsapp", "nipype.workflow")]
+    for logger in loggers:
+        logger.addHandler(collector)
+    for text in input_warnings:
+        LOGGER.warning("%s", text)
+    code = EX_OK
+    try:
+        with _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}):
+            try:
+                workflow.run(plugin=plugin, plugin_args=plugin_args)
+            except RuntimeError as exc:
+                LOGGER.error("the workflow failed (%s); crash reports: %s", exc, config.logs_dir)
+                code = EX_FAILED
+    finally:
+        for logger in loggers:
+            logger.removeHandler(collector)
+    for subject in subjects:
+        _write_report(config, subject.label, collector)
+    if code == EX_OK:
+        LOGGER.info("participant level done: %d participant(s)", len(subjects))
+    return code
+
+
+def _write_report(config: Config, label: str, collector) -> None:
+    """Build the participant's HTML report; a report problem never changes the exit code."""
+    from tspo_bidsapp.reports.assemble import build_participant_report
+
+    try:
+        path = build_participant_report(
+            config.output_dir,
+            label,
+            config=config,
+            warnings=collector.warnings,
+            errors=collector.errors,
+        )
+        LOGGER.info("report: %s", path)
+    except Exception as exc:  # the report must never hide the run's own outcome
+        LOGGER.error("sub-%s: the report could not be written (%s)", label, exc)
 
 
 def run_group(config: Config) -> int:

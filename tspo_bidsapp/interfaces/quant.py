@@ -352,3 +352,42 @@ class GTMCorrect(SimpleInterface):
             "GTMConditionNumber": res.condition, "Warnings": res.warnings,
         }  # fmt: skip
         return runtime
+
+
+class _TSPOMSMasksInputSpec(BaseInterfaceInputSpec):
+    dseg_file = File(exists=True, mandatory=True, desc="seg-tspoms label map (T1w grid)")
+    dseg_tsv = File(exists=True, mandatory=True, desc="its dseg.tsv (index, name)")
+
+
+class _TSPOMSMasksOutputSpec(TraitedSpec):
+    ref_candidate = File(exists=True, desc="lesion-free eroded cerebellar GM")
+    gm_mask = File(exists=True, desc="grey matter: cortex, deep GM, cerebellar GM")
+    wm_mask = File(exists=True, desc="cerebral white matter incl. lesions and shells")
+
+
+class TSPOMSMasks(SimpleInterface):
+    """Binary masks the quantification needs, read off the ``seg-tspoms`` labels by name."""
+
+    input_spec = _TSPOMSMasksInputSpec
+    output_spec = _TSPOMSMasksOutputSpec
+
+    GROUPS = {
+        "ref_candidate": ("cerebellar-GM-reference",),
+        "gm_mask": ("cortical-GM", "thalamus", "caudate", "putamen", "pallidum",
+                    "hippocampus", "amygdala", "cerebellar-GM-reference",
+                    "cerebellar-GM-excluded"),
+        "wm_mask": ("WM-lesions", "perilesional-WM-0-3mm", "perilesional-WM-3-6mm", "NAWM"),
+    }  # fmt: skip
+
+    def _run_interface(self, runtime):
+        img, labels = _load(self.inputs.dseg_file, dtype=np.int32)
+        index = {name: idx for idx, name in read_dseg_tsv(self.inputs.dseg_tsv).items()}
+        for output, names in self.GROUPS.items():
+            missing = [n for n in names if n not in index]
+            if output == "ref_candidate" and missing:
+                raise ValueError(f"{self.inputs.dseg_tsv}: no region named {missing[0]!r}")
+            wanted = [index[n] for n in names if n in index]
+            mask = np.isin(labels, wanted).astype(np.uint8)
+            path = Path(runtime.cwd) / f"{output}.nii.gz"
+            self._results[output] = _save(mask, img, path, dtype=np.uint8)
+        return runtime

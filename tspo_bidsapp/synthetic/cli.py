@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from tspo_bidsapp.synthetic.dataset import SIZES, generate_dataset
+from tspo_bidsapp.synthetic.derivatives import write_anat_derivatives
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--t1w-voxel-mm", type=float, default=None, help="override the T1w grid")
     parser.add_argument("--pet-fwhm-mm", type=float, default=4.5)
     parser.add_argument("--pet-voxel-mm", type=float, default=2.0)
+    parser.add_argument(
+        "--anat-derivatives",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the true anatomy as a FreeSurfer-labelled dseg and a lesion mask "
+        "(pass DIR to tspo-bidsapp --derivatives to skip SAMSEG)",
+    )
     return parser
 
 
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             pet_fwhm_mm=args.pet_fwhm_mm,
             pet_voxel_mm=args.pet_voxel_mm,
         )
+        if args.anat_derivatives is not None:
+            write_anat_derivatives(args.truth_dir, subjects, args.anat_derivatives)
     except ValueError as err:
         print(f"tspo-bidsapp-synth: error: {err}", file=sys.stderr)
         return 2

@@ -1,12 +1,17 @@
 """Top-level workflow: one sub-workflow per participant, one ``pet_<run-id>_wf`` per PET run.
 
-The per-run workflow takes the PET image, its sidecar and the participant's T1w/FLAIR on its
-``inputnode``; for now it checks the PET frames against the validated sidecar and stores the
-frame timing with the image-wide mean of every frame (``*_desc-imagemean_tacs.tsv`` + JSON).
-Motion correction, co-registration, anatomy and kinetics plug into the same graph.
+Per participant: the anatomical workflow (SAMSEG or supplied segmentations -> TSPO-MS regions).
+Per PET run: a check of the frames against the validated sidecar (the image-wide mean TAC,
+``*_desc-imagemean_tacs.tsv``), motion correction, co-registration to the preprocessed T1w,
+one resampling of every frame to T1w (motion and co-registration composed) and quantification
+(reference region, regional TACs and fits, voxel-wise maps, lesion phenotypes).
 """
 
 from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
 
 from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline.engine import Node, Workflow
@@ -16,8 +21,15 @@ from tspo_bidsapp.interfaces.bids import DerivativesDataSink, SummarizePETRun
 from tspo_bidsapp.io.bids_input import PetRun, SubjectData
 from tspo_bidsapp.io.participants import genotype_warnings
 
+LOGGER = logging.getLogger("tspo_bidsapp")
+
 # What the per-run summary is stored as (the group level looks for it).
 RUN_SUMMARY_ENTITIES = {"desc": "imagemean", "suffix": "tacs", "extension": ".tsv"}
+PET_INPUT_FIELDS = [
+    "pet_file", "sidecar_file", "pet_metadata", "participant", "t1w_preproc", "brain_mask",
+    "tspoms_dseg", "tspoms_tsv", "lesion_ids", "lesion_mask", "ref_candidate", "gm_mask",
+    "wm_mask",
+]  # fmt: skip
 
 
 def init_tspo_wf(*, config: Config, subjects: list[SubjectData]) -> Workflow:
@@ -29,17 +41,48 @@ def init_tspo_wf(*, config: Config, subjects: list[SubjectData]) -> Workflow:
 
 
 def init_single_subject_wf(*, config: Config, subject: SubjectData) -> Workflow:
-    """One participant: anatomy on ``inputnode`` (t1w, flair) and one workflow per PET run."""
+    """One participant: the anatomical workflow and one workflow per PET run."""
+    from tspo_bidsapp.anat.regions import RegionParams
+    from tspo_bidsapp.interfaces.quant import TSPOMSMasks
+    from tspo_bidsapp.workflows.anat import init_anat_wf
+
     workflow = Workflow(name=f"sub_{subject.label}_wf")
     inputnode = Node(IdentityInterface(fields=["t1w", "flair"]), name="inputnode")
     inputnode.inputs.t1w = str(subject.t1w)
     if subject.flair is not None:
         inputnode.inputs.flair = str(subject.flair)
+    anat_wf = init_anat_wf(
+        subject=subject.label,
+        has_flair=subject.flair is not None,
+        derivatives=[str(p) for p in config.derivatives],
+        omp_nthreads=config.omp_nthreads,
+        output_dir=str(config.output_dir),
+        region_params=RegionParams(min_lesion_volume_mm3=config.min_lesion_volume_mm3),
+        lesion_threshold=config.lesion_threshold,
+    )
+    tspoms_masks = Node(TSPOMSMasks(), name="tspoms_masks")
+    workflow.connect([
+        (inputnode, anat_wf, [("t1w", "inputnode.t1w"), ("flair", "inputnode.flair")]),
+        (anat_wf, tspoms_masks, [("outputnode.tspoms_dseg", "dseg_file"),
+                                 ("outputnode.tspoms_tsv", "dseg_tsv")]),
+    ])  # fmt: skip
     for run in subject.pet_runs:
         pet_wf = init_pet_wf(config=config, subject=subject, run=run)
-        workflow.connect(
-            [(inputnode, pet_wf, [("t1w", "inputnode.t1w"), ("flair", "inputnode.flair")])]
-        )
+        workflow.connect([
+            (anat_wf, pet_wf, [
+                ("outputnode.t1w_preproc", "inputnode.t1w_preproc"),
+                ("outputnode.brain_mask", "inputnode.brain_mask"),
+                ("outputnode.tspoms_dseg", "inputnode.tspoms_dseg"),
+                ("outputnode.tspoms_tsv", "inputnode.tspoms_tsv"),
+                ("outputnode.lesion_ids", "inputnode.lesion_ids"),
+                ("outputnode.lesion_mask", "inputnode.lesion_mask"),
+            ]),
+            (tspoms_masks, pet_wf, [
+                ("ref_candidate", "inputnode.ref_candidate"),
+                ("gm_mask", "inputnode.gm_mask"),
+                ("wm_mask", "inputnode.wm_mask"),
+            ]),
+        ])  # fmt: skip
     return workflow
 
 
@@ -62,16 +105,31 @@ def run_metadata(subject: SubjectData, run: PetRun) -> dict:
 
 
 def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflow:
-    """One PET run: check its frames against the sidecar and store the timing summary."""
+    """One PET run: motion correction, co-registration, one resampling to T1w, kinetics.
+
+    The anatomy (``t1w_preproc``, ``brain_mask``, the ``seg-tspoms`` regions and masks, the
+    lesions) arrives on ``inputnode`` from the participant's anatomical workflow.
+    """
+    from tspo_bidsapp.interfaces.ants import ResamplePETToT1w
+    from tspo_bidsapp.workflows.pet import init_pet_coreg_wf, init_pet_hmc_wf
+    from tspo_bidsapp.workflows.pet.outputs import init_pet_preproc_derivatives_wf
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
     workflow = Workflow(name=f"pet_{run.run_id}_wf")
-    inputnode = Node(
-        IdentityInterface(fields=["pet_file", "sidecar_file", "t1w", "flair"]), name="inputnode"
-    )
+    inputnode = Node(IdentityInterface(fields=PET_INPUT_FIELDS), name="inputnode")
     inputnode.inputs.pet_file = str(run.pet_file)
     inputnode.inputs.sidecar_file = str(run.sidecar_file)
-    outputnode = Node(IdentityInterface(fields=["frames_tsv", "summary"]), name="outputnode")
+    inputnode.inputs.pet_metadata = json.loads(Path(run.sidecar_file).read_text())
+    metadata = run_metadata(subject, run)
+    inputnode.inputs.participant = {
+        k: metadata[k] for k in ("participant_id", "group", "TSPOGenotype")
+    } | {"GenotypeFlags": "; ".join(metadata["GenotypeFlags"]),
+         "ExcludeFromGroupStatistics": metadata["ExcludeFromGroupStatistics"]}  # fmt: skip
+    outputnode = Node(
+        IdentityInterface(fields=["frames_tsv", "summary", "kinpar", "maps"]), name="outputnode"
+    )
 
-    summarize = Node(SummarizePETRun(metadata=run_metadata(subject, run)), name="summarize")
+    summarize = Node(SummarizePETRun(metadata=metadata), name="summarize")
     ds_frames = Node(
         DerivativesDataSink(
             base_directory=str(config.output_dir),
@@ -86,5 +144,85 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (summarize, ds_frames, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         (summarize, outputnode, [("out_meta", "summary")]),
         (ds_frames, outputnode, [("out_file", "frames_tsv")]),
+    ])  # fmt: skip
+    if run.sidecar.is_static:
+        LOGGER.warning(
+            "%s: static (single-frame) PET: no motion correction or kinetic modelling is "
+            "possible; only its frame summary is written (static SUVR is not yet supported)",
+            run.pet_file.name,
+        )
+        return workflow
+    hmc = config.hmc
+    if hmc and run.sidecar.timing.start_s.max() < config.hmc_start_time_s:
+        LOGGER.warning(
+            "%s: no frame starts after --hmc-start-time %g s: motion correction is skipped",
+            run.pet_file.name,
+            config.hmc_start_time_s,
+        )
+        hmc = False
+    nthreads = config.omp_nthreads
+    pet_hmc_wf = init_pet_hmc_wf(
+        hmc_start_time=config.hmc_start_time_s,
+        hmc_off=not hmc,
+        fd_threshold=config.fd_threshold_mm,
+        omp_nthreads=nthreads,
+    )
+    pet_coreg_wf = init_pet_coreg_wf(omp_nthreads=nthreads)
+    pet_to_t1w = Node(
+        ResamplePETToT1w(omp_nthreads=nthreads), name="pet_to_t1w", n_procs=nthreads, mem_gb=2.0
+    )
+    pet_preproc_derivatives_wf = init_pet_preproc_derivatives_wf(output_dir=str(config.output_dir))
+    pet_preproc_derivatives_wf.inputs.inputnode.source_file = str(run.pet_file)
+    pet_quant_wf = init_pet_quant_wf(
+        output_dir=str(config.output_dir),
+        ref_region=config.ref_region,
+        svca_classes=None if config.svca_classes is None else str(config.svca_classes),
+        models=config.models,
+        suvr_window_min=config.suvr_window_min,
+        logan_tstar_min=config.logan_tstar_min,
+        k2prime=config.k2prime,
+        active_threshold=config.active_threshold,
+        active_k=config.active_k if config.active_threshold_file is not None else None,
+        pvc=config.pvc,
+        pet_fwhm_mm=config.pet_fwhm_mm,
+    )
+    pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
+    workflow.connect([
+        (inputnode, pet_hmc_wf, [("pet_file", "inputnode.pet_file"),
+                                 ("pet_metadata", "inputnode.pet_metadata")]),
+        (pet_hmc_wf, pet_coreg_wf, [("outputnode.petref", "inputnode.petref")]),
+        (inputnode, pet_coreg_wf, [("t1w_preproc", "inputnode.t1w_preproc"),
+                                   ("brain_mask", "inputnode.t1w_mask")]),
+        (inputnode, pet_to_t1w, [("pet_file", "in_file"), ("t1w_preproc", "t1w_ref")]),
+        (pet_hmc_wf, pet_to_t1w, [("outputnode.hmc_xforms", "hmc_xforms")]),
+        (pet_coreg_wf, pet_to_t1w, [("outputnode.itk_pet_to_t1w", "coreg_xform")]),
+        (pet_hmc_wf, pet_preproc_derivatives_wf, [
+            ("outputnode.petref", "inputnode.petref"),
+            ("outputnode.pet_mc", "inputnode.pet_mc"),
+            ("outputnode.pet_metadata", "inputnode.pet_metadata"),
+            ("outputnode.confounds", "inputnode.confounds"),
+            ("outputnode.confounds_metadata", "inputnode.confounds_metadata"),
+            ("outputnode.hmc_xforms", "inputnode.hmc_xforms"),
+        ]),
+        (pet_coreg_wf, pet_preproc_derivatives_wf, [
+            ("outputnode.itk_pet_to_t1w", "inputnode.itk_pet_to_t1w"),
+            ("outputnode.petref_t1w", "inputnode.petref_t1w"),
+        ]),
+        (pet_to_t1w, pet_quant_wf, [("out_file", "inputnode.pet_t1w")]),
+        (pet_hmc_wf, pet_quant_wf, [("outputnode.pet_mc", "inputnode.pet_file")]),
+        (inputnode, pet_quant_wf, [
+            ("sidecar_file", "inputnode.sidecar_file"),
+            ("tspoms_dseg", "inputnode.tspoms_dseg"),
+            ("tspoms_tsv", "inputnode.tspoms_tsv"),
+            ("lesion_ids", "inputnode.lesion_ids"),
+            ("lesion_mask", "inputnode.lesion_mask"),
+            ("ref_candidate", "inputnode.ref_candidate"),
+            ("brain_mask", "inputnode.brain_mask"),
+            ("gm_mask", "inputnode.gm_mask"),
+            ("wm_mask", "inputnode.wm_mask"),
+            ("participant", "inputnode.participant"),
+        ]),
+        (pet_quant_wf, outputnode, [("outputnode.kinpar", "kinpar"),
+                                    ("outputnode.maps", "maps")]),
     ])  # fmt: skip
     return workflow
