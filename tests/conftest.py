@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -59,3 +60,42 @@ class SyntheticStudy:
 def synthetic_study(tmp_path_factory) -> SyntheticStudy:
     """One synthetic dataset shared by every test that needs one (generated once, ~30 s)."""
     return SyntheticStudy(tmp_path_factory.mktemp("synthetic_study"))
+
+
+def snapshot_tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``root`` (to prove an input tree was not modified)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+class PipelineRun:
+    """Participant level of sub-01 (RRMS, lesions) on the synthetic study with the true anatomy
+    supplied (--derivatives), GTM partial-volume correction and a given active-voxel threshold,
+    then the group level."""
+
+    PET_FWHM_MM = 4.5  # the simulated PET resolution
+    # A user-given active-voxel threshold (the demo derives 1.20 from its controls' NAWM).
+    ACTIVE_THRESHOLD_DVR = 1.2
+
+    def __init__(self, study: SyntheticStudy, root: Path):
+        from tspo_bidsapp.cli.run import main
+
+        self.out, self.work = root / "derivatives", root / "work"
+        self.before = snapshot_tree(study.bids)
+        common = [str(study.bids), str(self.out), "-w", str(self.work)]
+        self.code = main(
+            [*common, "participant", "--participant-label", "01", "--nprocs", "2",
+             "--derivatives", str(study.anat_derivatives),
+             "--pvc", "gtm", "--pet-fwhm", str(self.PET_FWHM_MM),
+             "--active-threshold", str(self.ACTIVE_THRESHOLD_DVR)]
+        )  # fmt: skip
+        self.group_code = main([*common, "group"])
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(synthetic_study, tmp_path_factory) -> PipelineRun:
+    """The whole participant + group level once per test session (about 2 minutes)."""
+    return PipelineRun(synthetic_study, tmp_path_factory.mktemp("pipeline_run"))

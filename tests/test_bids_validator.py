@@ -13,9 +13,6 @@ os.environ.setdefault("NIPYPE_NO_ET", "1")
 import pytest
 from test_reports_data import synthetic_dataset
 
-from tspo_bidsapp.cli.run import main
-from tspo_bidsapp.reports import build_participant_report
-
 deno_module = pytest.importorskip("deno", reason="bids-validator-deno is not installed")
 validator = pytest.importorskip("bids_validator_deno", reason="bids-validator-deno not installed")
 
@@ -32,14 +29,10 @@ def run_validator(dataset: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def participant_output(tmp_path_factory) -> Path:
-    bids, _ = synthetic_dataset(tmp_path_factory)
-    root = tmp_path_factory.mktemp("validated")
-    out = root / "derivatives"
-    code = main([str(bids), str(out), "participant", "-w", str(root / "work"), "--nprocs", "1"])
-    assert code == 0
-    build_participant_report(out, "01")
-    return out
+def participant_output(pipeline_run) -> Path:
+    """The real participant + group output of the shared pipeline run (conftest.py)."""
+    assert pipeline_run.code == 0
+    return pipeline_run.out
 
 
 def issues(report: dict, severity: str) -> list[tuple[str, str]]:
@@ -65,7 +58,7 @@ def test_validator_catches_what_bidsignore_hides(participant_output, tmp_path):
     assert any(loc.endswith("_desc-imagemean_tacs.tsv") for loc in located)
 
 
-def test_documented_derivative_names_validate(tmp_path_factory, tmp_path):
+def test_documented_derivative_names_validate(synthetic_study, tmp_path):
     """Every documented derivative name (written here from the truth) passes with .bidsignore."""
     from test_reports_data import write_truth_derivatives
 
@@ -73,7 +66,7 @@ def test_documented_derivative_names_validate(tmp_path_factory, tmp_path):
     from tspo_bidsapp.config import Config
     from tspo_bidsapp.interfaces.bids import write_bidsignore
 
-    bids, truth = synthetic_dataset(tmp_path_factory)
+    bids, truth = synthetic_dataset(synthetic_study)
     out = tmp_path / "derivatives"
     write_truth_derivatives(bids, truth, out)
     write_dataset_description(Config(bids, out, "participant", tmp_path / "work"))

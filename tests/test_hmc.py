@@ -32,12 +32,9 @@ def brain_mask_file(truth, path) -> str:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    from tspo_bidsapp.synthetic import generate_dataset, load_truth
-
-    root = tmp_path_factory.mktemp("synthetic_hmc")
-    (label,) = generate_dataset(root / "bids", root / "truth", size="test", n_subjects=1)
-    return root, load_truth(root / "truth", label)
+def synthetic(synthetic_study):
+    """sub-01 of the shared ``size="test"`` dataset (conftest.py)."""
+    return synthetic_study.root, synthetic_study.truth("01")
 
 
 @pytest.fixture(scope="module")

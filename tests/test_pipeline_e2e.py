@@ -9,7 +9,6 @@ The numbers are checked against the simulation's ground truth.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -17,37 +16,18 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import snapshot_tree
 
-from tspo_bidsapp.cli.run import main
 from tspo_bidsapp.registration.evaluate import registration_errors
 from tspo_bidsapp.registration.transforms import read_itk_transform, read_itk_transform_list
 
-PET_FWHM_MM = 4.5  # the simulated PET resolution
-
-
-def _snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
 
 @pytest.fixture(scope="module")
-def processed(synthetic_study, tmp_path_factory):
-    """Participant level for sub-01 (RRMS, with lesions), then the group level."""
-    root = tmp_path_factory.mktemp("e2e")
-    out, work = root / "derivatives", root / "work"
-    before = _snapshot(synthetic_study.bids)
-    common = [str(synthetic_study.bids), str(out), "-w", str(work)]
-    code = main(
-        [*common, "participant", "--participant-label", "01", "--nprocs", "2",
-         "--derivatives", str(synthetic_study.anat_derivatives),
-         "--pvc", "gtm", "--pet-fwhm", str(PET_FWHM_MM)]
-    )  # fmt: skip
-    group_code = main([*common, "group"])
+def processed(pipeline_run, synthetic_study):
+    """Participant level for sub-01 (RRMS, with lesions), then the group level (conftest.py)."""
     return {
-        "out": out, "code": code, "group_code": group_code, "before": before,
+        "out": pipeline_run.out, "code": pipeline_run.code,
+        "group_code": pipeline_run.group_code, "before": pipeline_run.before,
         "truth": synthetic_study.truth("01"),
     }  # fmt: skip
 
@@ -60,7 +40,7 @@ def _pet(out: Path, name: str) -> Path:
 def test_runs_and_leaves_the_input_untouched(processed, synthetic_study):
     assert processed["code"] == 0
     assert processed["group_code"] == 0
-    assert _snapshot(synthetic_study.bids) == processed["before"]
+    assert snapshot_tree(synthetic_study.bids) == processed["before"]
     assert (processed["out"] / "sub-01.html").is_file()
 
 
@@ -105,3 +85,20 @@ def test_group_level_reports_the_missing_participant(processed):
     rows = dict(zip(status["participant_id"], status["status"], strict=True))
     assert rows["sub-01"] == "complete"
     assert rows["sub-02"] == "missing"
+
+
+def test_lesion_phenotypes_match_the_truth(processed):
+    """At least 80 % of the planted lesions get their true TSPO phenotype."""
+    out, truth = processed["out"], processed["truth"]
+    table = pd.read_csv(_pet(out, "model-SRTM_ref-cerebellum_desc-lesions_kinpar.tsv"), sep="\t")
+    found = np.asarray(nib.load(out / "sub-01/anat/sub-01_desc-lesions_dseg.nii.gz").dataobj)
+    planted = np.asarray(nib.load(truth.lesion_ids).dataobj)
+    true_phenotype = dict(zip(truth.lesions["id"], truth.lesions["phenotype"], strict=True))
+    # lesion ids are renumbered by the pipeline: match each lesion to the planted one it overlaps
+    matched = {}
+    for lesion_id in table["lesion_id"]:
+        overlap = np.bincount(planted[found == lesion_id], minlength=planted.max() + 1)[1:]
+        matched[lesion_id] = true_phenotype[int(overlap.argmax()) + 1]
+    correct = sum(matched[i] == p for i, p in zip(table["lesion_id"], table["phenotype"], strict=True))
+    assert len(table) == len(truth.lesions)
+    assert correct / len(table) >= 0.8

@@ -30,8 +30,8 @@ def console_errors(stderr: str) -> list[str]:
             if "CONSOLE" in ln or "ERR_FILE_NOT_FOUND" in ln or "Uncaught" in ln]  # fmt: skip
 
 
-def test_report_loads_with_all_figures(tmp_path_factory, tmp_path):
-    out, _ = built_report(tmp_path_factory)
+def test_report_loads_with_all_figures(tmp_path_factory, tmp_path, synthetic_study):
+    out, _ = built_report(tmp_path_factory, synthetic_study)
     url = (out / "sub-01.html").as_uri()
     dom = chromium(url, tmp_path, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -45,9 +45,9 @@ def test_report_loads_with_all_figures(tmp_path_factory, tmp_path):
     assert result.returncode == 0 and shot.stat().st_size > 50_000
 
 
-def test_broken_figure_is_detected(tmp_path_factory, tmp_path):
+def test_broken_figure_is_detected(tmp_path_factory, tmp_path, synthetic_study):
     """A missing figure file is caught by the same checks (the test can fail)."""
-    out, _ = built_report(tmp_path_factory)
+    out, _ = built_report(tmp_path_factory, synthetic_study)
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.nii.gz"))
     next((copy / "sub-01" / "figures").glob("*.svg")).unlink()

@@ -21,9 +21,9 @@ SECTION_IDS = ("summary", "motion", "coregistration", "anatomy", "reference", "k
                "lesions", "methods")  # fmt: skip
 
 
-def built_report(tmp_path_factory) -> tuple[Path, dict]:
+def built_report(tmp_path_factory, study) -> tuple[Path, dict]:
     """The full report of sub-01 (built once per session); returns (OUTPUT_DIR, expected)."""
-    bids, truth = synthetic_dataset(tmp_path_factory)
+    bids, truth = synthetic_dataset(study)
     out = tmp_path_factory.getbasetemp() / "report-full" / "derivatives"
     if not (out / "sub-01.html").exists():
         expected = write_truth_derivatives(bids, truth, out)
@@ -34,8 +34,8 @@ def built_report(tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out, expected = built_report(tmp_path_factory)
+def report(tmp_path_factory, synthetic_study):
+    out, expected = built_report(tmp_path_factory, synthetic_study)
     return out, (out / "sub-01.html").read_text(), expected
 
 

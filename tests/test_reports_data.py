@@ -21,7 +21,7 @@ from tspo_bidsapp.anat.labels import TSPOMS_LABELS
 from tspo_bidsapp.interfaces.bids import write_dseg_tsv
 from tspo_bidsapp.kinetics.kinpar import KINPAR_COLUMNS
 from tspo_bidsapp.quant.phenotypes import LESION_COLUMNS
-from tspo_bidsapp.synthetic import generate_dataset, load_truth
+from tspo_bidsapp.synthetic import load_truth
 
 PREFIX = "sub-01_trc-PBR28"
 # Truth tissue class -> TSPO-MS region index.
@@ -32,13 +32,9 @@ TSPOMS_OF_CLASS = {
 FD_RADIUS_MM = 50.0  # Power et al. 2012
 
 
-def synthetic_dataset(tmp_path_factory) -> tuple[Path, Path]:
-    """One synthetic participant (size "test", seed 42), generated once per test session."""
-    root = tmp_path_factory.getbasetemp() / "synthetic-test-1"
-    if not (root / "done").exists():
-        generate_dataset(root / "bids", root / "truth", size="test", seed=42, n_subjects=1)
-        (root / "done").write_text("ok\n")
-    return root / "bids", root / "truth"
+def synthetic_dataset(study) -> tuple[Path, Path]:
+    """BIDS and truth folders of the shared synthetic dataset (``synthetic_study`` fixture)."""
+    return study.bids, study.truth_dir
 
 
 def framewise_displacement(params: np.ndarray) -> np.ndarray:

@@ -17,14 +17,11 @@ from tspo_bidsapp.synthetic import generate_dataset, load_truth, pet
 from tspo_bidsapp.synthetic.lesions import MAX_DIAMETER_MM, MIN_DIAMETER_MM
 from tspo_bidsapp.synthetic.motion import rigid_matrix, rigid_parameters
 
-SEED = 7
-
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    subjects = generate_dataset(root / "bids", root / "truth", size="test", seed=SEED)
-    return root, subjects
+def dataset(synthetic_study):
+    """The shared ``size="test"`` dataset (conftest.py): (root, subject labels)."""
+    return synthetic_study.root, synthetic_study.subjects
 
 
 @pytest.fixture(scope="module")

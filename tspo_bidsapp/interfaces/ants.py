@@ -125,6 +125,7 @@ class PETMotionCorrection(SimpleInterface):
             "StartTimeSeconds": self.inputs.start_time_s,
             "SmoothingFWHMmm": self.inputs.smooth_fwhm_mm,
         }
+        meta["SkullStripped"] = False
         self._results.update(
             out_file=str(cwd / "pet_mc.nii.gz"),
             petref=str(cwd / "petref.nii.gz"),

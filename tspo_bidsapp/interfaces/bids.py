@@ -215,6 +215,7 @@ BIDSIGNORE_PATTERNS = (
     "*_desc-confounds_timeseries.tsv",
     "*_desc-confounds_timeseries.json",
     "*_desc-ref_mask.*",
+    "*_desc-anatsources_T1w.json",
     "group",
 )
 

@@ -243,7 +243,11 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
             ref = _ref_name(kinpar)
             models.append(model)
             tag = f"model-{model}_ref-{ref}"
-            ref_tsv = run.first(f"ref-{ref}_desc-preproc_tacs.tsv")
+            # the fits were made on the partial-volume-corrected TACs when GTM was used
+            desc = "gtm" if "GTM" in str(
+                sidecar(kinpar).get("PartialVolumeCorrection", "")) else "preproc"  # fmt: skip
+            regions = run.first(f"seg-tspoms_desc-{desc}_tacs.tsv") or regions
+            ref_tsv = run.first(f"ref-{ref}_desc-{desc}_tacs.tsv")
             if regions is not None and ref_tsv is not None:
                 res = fig(sec, f"{run.prefix}_{tag}_desc-fits_pet.svg",
                           f"{run.prefix}: key regional TACs, {model} fits and residuals "

@@ -188,7 +188,11 @@ def init_pet_quant_wf(
     ])  # fmt: skip
     if pvc == "gtm":
         ds_tacs_pvc = sink("ds_tacs_pvc", seg="tspoms", desc="gtm", suffix="tacs")
-        workflow.connect([(gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")])])
+        ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", ref=ref_region, desc="gtm", suffix="tacs")
+        workflow.connect([
+            (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
+            (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        ])  # fmt: skip
     if active_threshold is not None and dvr_models:
         ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
         workflow.connect([
