@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO ?= demo
 NPROCS ?= 2
 
-.PHONY: demo demo-samseg demo-run test test-all lint venv clean-demo
+.PHONY: demo demo-samseg demo-run test test-slow test-all lint venv clean-demo container boutiques
 
 venv: $(VENV)/.installed
 
@@ -41,16 +41,30 @@ demo-run:
 	$(DEMO_RUN) group -w $(DEMO)/work --min-controls 2
 	@echo "Demo outputs: $(DEMO)/derivatives (reports: $(DEMO)/derivatives/sub-*.html, $(DEMO)/derivatives/group/)"
 
+LINTED = tspo_bidsapp tests benchmarks scripts
+
 lint: venv
-	$(BIN)/ruff check tspo_bidsapp tests benchmarks
-	$(BIN)/ruff format --check tspo_bidsapp tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 test: venv
-	$(BIN)/ruff check tspo_bidsapp tests benchmarks
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest
+
+# Only the checks marked slow (SAMSEG on synthetic and real MS data, registration robustness,
+# resuming a killed run, SLURM when a cluster is reachable).
+test-slow: venv
+	$(BIN)/python -m pytest --runslow -m slow
 
 test-all: venv
 	$(BIN)/python -m pytest --runslow
+
+# Build the container image and run the demo data through it (podman or docker).
+container:
+	scripts/container-test.sh
+
+boutiques: venv
+	$(BIN)/python scripts/make_boutiques.py
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -99,6 +99,33 @@ def test_lesion_phenotypes_match_the_truth(processed):
     for lesion_id in table["lesion_id"]:
         overlap = np.bincount(planted[found == lesion_id], minlength=planted.max() + 1)[1:]
         matched[lesion_id] = true_phenotype[int(overlap.argmax()) + 1]
-    correct = sum(matched[i] == p for i, p in zip(table["lesion_id"], table["phenotype"], strict=True))
+    correct = sum(
+        matched[i] == p for i, p in zip(table["lesion_id"], table["phenotype"], strict=True)
+    )
     assert len(table) == len(truth.lesions)
     assert correct / len(table) >= 0.8
+
+
+@pytest.mark.slow
+def test_noise_free_bpnd_within_five_percent(tmp_path):
+    """Noise-free PET with head motion, motion correction and co-registration in the loop:
+    regional SRTM BPND (GTM) within 5 % or 0.02 of the truth."""
+    from tspo_bidsapp.cli.run import main
+    from tspo_bidsapp.synthetic import generate_dataset, load_truth
+    from tspo_bidsapp.synthetic.derivatives import write_anat_derivatives
+
+    bids, truth_dir, anat = tmp_path / "bids", tmp_path / "truth", tmp_path / "anat"
+    subjects = generate_dataset(bids, truth_dir, size="test", seed=42, n_subjects=1, noise=False)
+    write_anat_derivatives(truth_dir, subjects, anat)
+    out = tmp_path / "derivatives"
+    code = main([str(bids), str(out), "participant", "-w", str(tmp_path / "work"),
+                 "--nprocs", "2", "--derivatives", str(anat), "--pvc", "gtm",
+                 "--pet-fwhm", "4.5"])  # fmt: skip
+    assert code == 0
+    (kinpar,) = (out / "sub-01" / "pet").glob("*_model-SRTM_ref-cerebellum_kinpar.tsv")
+    table = pd.read_csv(kinpar, sep="\t")
+    fitted = dict(zip(table["region"], table["BPND"], strict=True))
+    truth = load_truth(truth_dir, "01").bpnd
+    for region, name in (("NAWM", "nawm"), ("cortical-GM", "gm"), ("thalamus", "thalamus")):
+        print(f"{region}: fitted {fitted[region]:.4f}, true {truth[name]:.4f}")
+        assert fitted[region] == pytest.approx(truth[name], rel=0.05, abs=0.02), region

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from tspo_bidsapp import __version__
 from tspo_bidsapp.cli.parser import parse_args
 from tspo_bidsapp.config import Config
@@ -149,7 +151,10 @@ def run_participant(config: Config) -> int:
         LOGGER.warning("%s", text)
     code = EX_OK
     try:
-        with _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}):
+        with (
+            _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}),
+            threadpool_limits(config.omp_nthreads),  # BLAS pools already sized at import
+        ):
             try:
                 workflow.run(plugin=plugin, plugin_args=plugin_args)
             except RuntimeError as exc:

@@ -116,7 +116,10 @@ def frame_average(
     # Cumulative integral at grid points (trapezoid), then linear interpolation of the
     # integral's quadratic pieces is not exact; integrate exactly with the local slope.
     cum = np.concatenate(
-        [np.zeros(curve.shape[:-1] + (1,)), np.cumsum(0.5 * (curve[..., 1:] + curve[..., :-1]) * step, axis=-1)],
+        [
+            np.zeros(curve.shape[:-1] + (1,)),
+            np.cumsum(0.5 * (curve[..., 1:] + curve[..., :-1]) * step, axis=-1),
+        ],
         axis=-1,
     )
 
