@@ -72,6 +72,18 @@ def test_regional_srtm_bpnd_matches_the_truth(processed):
     assert meta["PartialVolumeCorrection"] == "GTM"
 
 
+def test_maps_in_pet_and_t1w_space_agree(processed):
+    """Voxel-wise SRTM maps on the native PET grid and on the T1w grid: same brain mean DVR."""
+    means = {}
+    for space in ("pet", "T1w"):
+        img = nib.load(
+            _pet(processed["out"], f"space-{space}_model-SRTM_ref-cerebellum_meas-DVR_mimap.nii.gz")
+        )
+        means[space] = float(np.nanmean(np.asarray(img.dataobj)))
+    assert means["pet"] == pytest.approx(means["T1w"], rel=0.05)
+    assert 1.0 < means["T1w"] < 1.3
+
+
 def test_reference_tac_matches_the_truth(processed):
     ref = pd.read_csv(_pet(processed["out"], "ref-cerebellum_desc-preproc_tacs.tsv"), sep="\t")
     true = processed["truth"].reference_tac

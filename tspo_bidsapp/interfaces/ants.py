@@ -227,3 +227,38 @@ def _image3d(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
     img.header.set_xyzt_units("mm", "sec")
     return img
+
+
+class _MaskToPETInputSpec(BaseInterfaceInputSpec):
+    mask = File(exists=True, mandatory=True, desc="binary mask on the T1w grid")
+    petref = File(exists=True, mandatory=True, desc="PET reference image (target grid)")
+    coreg_xform = File(exists=True, mandatory=True, desc="ITK file: T1w -> petref")
+
+
+class _MaskToPETOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="the mask on the petref grid (nearest neighbour)")
+
+
+class MaskToPET(SimpleInterface):
+    """Bring a T1w-space mask onto the PET grid with the inverse of the co-registration."""
+
+    input_spec = _MaskToPETInputSpec
+    output_spec = _MaskToPETOutputSpec
+
+    def _run_interface(self, runtime):
+        from tspo_bidsapp.registration import read_itk_transform, resample_to_t1w
+
+        petref = nib.load(self.inputs.petref)
+        # resample_to_t1w maps target-grid points through the matrix into the moving image:
+        # the inverse of T1w -> petref takes petref points to T1w points.
+        inverse = np.linalg.inv(read_itk_transform(self.inputs.coreg_xform))
+        mask = nib.load(self.inputs.mask)
+        mask = nib.Nifti1Image(np.asarray(mask.dataobj, np.float32), mask.affine)
+        out = resample_to_t1w(mask, petref, inverse, interpolation="linear")
+        data = (np.asarray(out.dataobj) >= 0.5).astype(np.uint8)
+        img = nib.Nifti1Image(data, petref.affine)
+        img.header.set_xyzt_units("mm")
+        out_file = Path(runtime.cwd) / "mask_pet.nii.gz"
+        nib.save(img, out_file)
+        self._results["out_file"] = str(out_file)
+        return runtime

@@ -185,6 +185,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         active_k=config.active_k if config.active_threshold_file is not None else None,
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
+        pet_space_maps=True,
     )
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
@@ -209,7 +210,9 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
             ("outputnode.petref_t1w", "inputnode.petref_t1w"),
         ]),
         (pet_to_t1w, pet_quant_wf, [("out_file", "inputnode.pet_t1w")]),
-        (pet_hmc_wf, pet_quant_wf, [("outputnode.pet_mc", "inputnode.pet_file")]),
+        (pet_hmc_wf, pet_quant_wf, [("outputnode.pet_mc", "inputnode.pet_file"),
+                                    ("outputnode.petref", "inputnode.petref")]),
+        (pet_coreg_wf, pet_quant_wf, [("outputnode.itk_pet_to_t1w", "inputnode.coreg_xform")]),
         (inputnode, pet_quant_wf, [
             ("sidecar_file", "inputnode.sidecar_file"),
             ("tspoms_dseg", "inputnode.tspoms_dseg"),

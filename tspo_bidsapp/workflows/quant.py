@@ -24,7 +24,7 @@ from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 INPUT_FIELDS = [
     "source_file", "pet_t1w", "pet_file", "sidecar_file", "tspoms_dseg", "tspoms_tsv",
     "lesion_ids", "lesion_mask", "ref_candidate", "brain_mask", "gm_mask", "wm_mask",
-    "participant",
+    "participant", "petref", "coreg_xform",
 ]  # fmt: skip
 OUTPUT_FIELDS = ["tacs", "tacs_pvc", "ref_tacs", "ref_mask", "kinpar", "maps", "lesions"]
 
@@ -51,6 +51,7 @@ def init_pet_quant_wf(
     active_k: float | None = None,
     pvc: str = "none",
     pet_fwhm_mm: float | None = None,
+    pet_space_maps: bool = False,
     name: str = "pet_quant_wf",
 ) -> pe.Workflow:
     """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
@@ -58,8 +59,10 @@ def init_pet_quant_wf(
     Regional tables come from the GTM-corrected TACs when ``pvc == "gtm"`` (``pet_fwhm_mm``
     required; the resampling blur of the PET grid is added); voxel-wise maps are never
     corrected. Lesion phenotypes need ``active_threshold`` (DVR; from the group level's
-    controls or given); without it they are skipped. With ``output_dir`` the results are
-    stored (``ds_*`` nodes).
+    controls or given); without it they are skipped. With ``pet_space_maps`` the maps are
+    also computed on the native PET grid from ``pet_file`` (motion-corrected, PET space), the
+    brain mask being brought there with the inverse co-registration (``petref``,
+    ``coreg_xform``). With ``output_dir`` the results are stored (``ds_*`` nodes).
     """
     if ref_region not in ("cerebellum", "svca"):
         raise ValueError(f"ref_region must be 'cerebellum' or 'svca', got {ref_region!r}")
@@ -152,6 +155,21 @@ def init_pet_quant_wf(
             (phenotypes, outputnode, [("out_tsv", "lesions")]),
         ])  # fmt: skip
 
+    if pet_space_maps:
+        from tspo_bidsapp.interfaces.ants import MaskToPET
+
+        brain_mask_pet = pe.Node(MaskToPET(), name="brain_mask_pet")
+        maps_pet = maps.clone("maps_pet")
+        workflow.connect([
+            (inputnode, brain_mask_pet, [("brain_mask", "mask"), ("petref", "petref"),
+                                         ("coreg_xform", "coreg_xform")]),
+            (inputnode, maps_pet, [("pet_file", "pet_file")]),
+            (brain_mask_pet, maps_pet, [("out_file", "brain_mask")]),
+            (reference, maps_pet, [("out_tsv", "ref_tsv")]),
+        ])  # fmt: skip
+        if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
+            workflow.connect([(kinetics, maps_pet, [("k2prime", "k2prime")])])
+
     if output_dir is None:
         return workflow
 
@@ -186,6 +204,19 @@ def init_pet_quant_wf(
         (maps, ds_maps, [("out_maps", "in_file"), ("models", "model"), ("measures", "meas"),
                          ("out_metas", "meta_dict")]),
     ])  # fmt: skip
+    if pet_space_maps:
+        ds_maps_pet = pe.MapNode(
+            DerivativesDataSink(
+                base_directory=str(output_dir), space="pet", ref=ref_region, suffix="mimap"
+            ),
+            iterfield=["in_file", "model", "meas", "meta_dict"],
+            name="ds_maps_pet",
+        )
+        workflow.connect([
+            (inputnode, ds_maps_pet, [("source_file", "source_file")]),
+            (maps_pet, ds_maps_pet, [("out_maps", "in_file"), ("models", "model"),
+                                     ("measures", "meas"), ("out_metas", "meta_dict")]),
+        ])  # fmt: skip
     if pvc == "gtm":
         ds_tacs_pvc = sink("ds_tacs_pvc", seg="tspoms", desc="gtm", suffix="tacs")
         ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", ref=ref_region, desc="gtm", suffix="tacs")
