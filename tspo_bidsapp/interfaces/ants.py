@@ -19,19 +19,15 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from tspo_bidsapp.io.pet_sidecar import REQUIRED_TIMING_FIELDS, REQUIRED_TRACER_FIELDS
 from tspo_bidsapp.io.timing import FrameTiming
 
+#: Sidecar fields copied into the motion-corrected PET's JSON.
 PET_TIMING_FIELDS = (
-    "TimeZero",
-    "ScanStart",
-    "InjectionStart",
-    "FrameTimesStart",
-    "FrameDuration",
-    "Units",
+    *REQUIRED_TIMING_FIELDS,
     "ImageDecayCorrected",
     "ImageDecayCorrectionTime",
-    "TracerName",
-    "TracerRadionuclide",
+    *REQUIRED_TRACER_FIELDS,
 )
 
 
