@@ -104,6 +104,26 @@ def frame_weights(
     return w / w.max()
 
 
+def linear_phase(start_min, end_min, ref_tac, tstar_min, weights, *, min_frames: int, model: str):
+    """Shared set-up of the graphical/multilinear methods (Logan, MRTM).
+
+    Returns frame mid-times (min), the reference TAC, the frame weights and the mask of the
+    weighted frames at or after ``tstar_min``; raises when fewer than ``min_frames`` remain.
+    """
+    start, end = check_frames(start_min, end_min)
+    mid = 0.5 * (start + end)
+    ref = np.asarray(ref_tac, float).reshape(-1)
+    if ref.size != start.size:
+        raise ValueError(f"reference TAC has {ref.size} values for {start.size} frames")
+    w = frame_weights(start, end) if weights is None else np.asarray(weights, float)
+    use = (mid >= tstar_min) & (w > 0)
+    if use.sum() < min_frames:
+        raise ValueError(
+            f"{model} needs >= {min_frames} weighted frames after t* = {tstar_min} min"
+        )
+    return mid, ref, w, use
+
+
 def cumulative_integral(mid_min, values) -> np.ndarray:
     """``∫_0^{t_i} C(u) du`` at each mid-time for the piecewise-linear ``C`` through (0, 0).
 

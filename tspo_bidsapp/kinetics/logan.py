@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tspo_bidsapp.kinetics.frames import check_frames, cumulative_integral, frame_weights
+from tspo_bidsapp.kinetics.frames import (
+    cumulative_integral,
+    linear_phase,
+)
 from tspo_bidsapp.kinetics.kinpar import KineticResult, aic
 from tspo_bidsapp.kinetics.linear import weighted_line_fit
 from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS, VoxelChunks, VoxelwiseResult
@@ -24,15 +27,9 @@ DEFAULT_TSTAR_MIN = 30.0
 
 
 def _prepare(start_min, end_min, ref_tac, k2prime, tstar_min, weights):
-    start, end = check_frames(start_min, end_min)
-    mid = 0.5 * (start + end)
-    ref = np.asarray(ref_tac, float).reshape(-1)
-    if ref.size != start.size:
-        raise ValueError(f"reference TAC has {ref.size} values for {start.size} frames")
-    w = frame_weights(start, end) if weights is None else np.asarray(weights, float)
-    late = (mid >= tstar_min) & (w > 0)
-    if late.sum() < 3:
-        raise ValueError(f"Logan needs >= 3 weighted frames after t* = {tstar_min} min")
+    mid, ref, w, late = linear_phase(
+        start_min, end_min, ref_tac, tstar_min, weights, min_frames=3, model="Logan"
+    )
     x_ref = cumulative_integral(mid, ref)
     if k2prime is not None:
         if not k2prime > 0:

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tspo_bidsapp.kinetics.frames import check_frames, cumulative_integral, frame_weights
+from tspo_bidsapp.kinetics.frames import (
+    cumulative_integral,
+    linear_phase,
+)
 from tspo_bidsapp.kinetics.kinpar import KineticResult, aic
 from tspo_bidsapp.kinetics.linear import weighted_lstsq, weighted_two_regressors
 from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS, VoxelChunks, VoxelwiseResult
@@ -26,15 +29,9 @@ DEFAULT_MRTM_TSTAR_MIN = 0.0
 
 
 def _prepare(start_min, end_min, ref_tac, tstar_min, weights, n_params):
-    start, end = check_frames(start_min, end_min)
-    mid = 0.5 * (start + end)
-    ref = np.asarray(ref_tac, float).reshape(-1)
-    if ref.size != start.size:
-        raise ValueError(f"reference TAC has {ref.size} values for {start.size} frames")
-    w = frame_weights(start, end) if weights is None else np.asarray(weights, float)
-    use = (mid >= tstar_min) & (w > 0)
-    if use.sum() <= n_params:
-        raise ValueError(f"MRTM needs more than {n_params} weighted frames after t* = {tstar_min}")
+    mid, ref, w, use = linear_phase(
+        start_min, end_min, ref_tac, tstar_min, weights, min_frames=n_params + 1, model="MRTM"
+    )
     return mid, ref, cumulative_integral(mid, ref), w, use
 
 
