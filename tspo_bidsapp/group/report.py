@@ -39,7 +39,9 @@ def strip_plot(data: pd.DataFrame, title: str) -> str:
     regions = [r for r in KEY_REGIONS if r in set(data["region"])]
     if not regions:
         return ""
-    fig, axes = plt.subplots(1, len(regions), figsize=(2.3 * len(regions), 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(regions), figsize=(2.6 * len(regions), 2.8), squeeze=False, layout="constrained"
+    )
     rng = np.random.default_rng(0)
     for ax, region in zip(axes[0], regions, strict=True):
         part = data[data["region"] == region]
@@ -62,7 +64,9 @@ def edss_plot(data: pd.DataFrame, title: str) -> str:
     regions = [r for r in ("NAWM", "thalamus", "cortical-GM") if r in set(pts["region"])]
     if pts.empty or not regions:
         return ""
-    fig, axes = plt.subplots(1, len(regions), figsize=(2.8 * len(regions), 2.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(regions), figsize=(2.8 * len(regions), 2.6), squeeze=False, layout="constrained"
+    )
     for ax, region in zip(axes[0], regions, strict=True):
         part = pts[pts["region"] == region]
         for g in _groups(part["group"]):
