@@ -90,22 +90,10 @@ def fit_srtm_bfm(
     perp = basis - alpha[:, None] * q0
     beta = np.linalg.norm(perp, axis=1)
     q = perp / beta[:, None]
-    q0_t, q_t, sw_t = q0.astype(dtype), q.astype(dtype), sw.astype(dtype)
+    q0_t, q_t = q0.astype(dtype), q.astype(dtype)
     qT = np.ascontiguousarray(q_t.T)
 
-    chunks = VoxelChunks(data, mask, chunk_voxels)
-    if chunks.n_frames != ref.n_frames:
-        raise ValueError(f"PET data have {chunks.n_frames} frames, the reference {ref.n_frames}")
-    names = ("R1", "k2", "BPND", "k2a", "k2prime", "wrss")
-    out = {n: chunks.new_values(dtype) for n in names}
-    edge = chunks.new_values(bool)
-    durations = ref.end - ref.start
-    n_invalid = 0
-    for sl, block in chunks:
-        ok = valid_tacs(block, durations)
-        n_invalid += int(np.count_nonzero(~ok))
-        yw = np.asarray(block, dtype=dtype) * sw_t
-        yw[~ok] = 0
+    def solve(yw):
         proj = yw @ qT  # (voxels, n_basis)
         np.multiply(proj, proj, out=proj)
         best = np.argmax(proj, axis=1)
@@ -118,7 +106,7 @@ def fit_srtm_bfm(
         theta3 = grid[best]
         k2 = theta2 + theta1 * theta3
         resid = yw - a[:, None] * q0_t - c[:, None] * qb
-        vals = {
+        return best, {
             "R1": theta1,
             "k2": k2,
             "BPND": k2 / theta3 - 1.0,
@@ -126,13 +114,8 @@ def fit_srtm_bfm(
             "k2prime": k2 / theta1,
             "wrss": np.einsum("ij,ij->i", resid, resid),
         }
-        for n in names:
-            out[n][sl] = np.where(ok, vals[n], np.nan)
-        edge[sl] = ok & ((best == 0) | (best == grid.size - 1))
-    maps = {n: chunks.to_map(v) for n, v in out.items()}
-    maps["edge"] = chunks.to_map(edge)
-    info = {"theta3_grid": grid, "model": "srtm_bfm", "n_edge": int(edge.sum())}
-    return VoxelwiseResult(maps, chunks.n_voxels, n_invalid, info)
+
+    return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, {"model": "srtm_bfm"})
 
 
 @np.errstate(divide="ignore", invalid="ignore")
@@ -164,22 +147,10 @@ def fit_srtm2_bfm(
     basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
     norm = np.linalg.norm(basis, axis=1)
     unit = basis / norm[:, None]
-    unit_t, sw_t = unit.astype(dtype), sw.astype(dtype)
+    unit_t = unit.astype(dtype)
     unitT = np.ascontiguousarray(unit_t.T)
 
-    chunks = VoxelChunks(data, mask, chunk_voxels)
-    if chunks.n_frames != ref.n_frames:
-        raise ValueError(f"PET data have {chunks.n_frames} frames, the reference {ref.n_frames}")
-    names = ("R1", "k2", "BPND", "k2a", "k2prime", "wrss")
-    out = {n: chunks.new_values(dtype) for n in names}
-    edge = chunks.new_values(bool)
-    durations = ref.end - ref.start
-    n_invalid = 0
-    for sl, block in chunks:
-        ok = valid_tacs(block, durations)
-        n_invalid += int(np.count_nonzero(~ok))
-        yw = np.asarray(block, dtype=dtype) * sw_t
-        yw[~ok] = 0
+    def solve(yw):
         proj = yw @ unitT  # signed projections; R1 >= 0 means maximise the positive part
         best = np.argmax(proj, axis=1)
         p = np.take_along_axis(proj, best[:, None], axis=1)[:, 0]
@@ -188,7 +159,7 @@ def fit_srtm2_bfm(
         r1 = p / norm[best]
         resid = yw - p[:, None] * unit_t[best]
         k2a = grid[best]
-        vals = {
+        return best, {
             "R1": r1,
             "k2": r1 * k2prime,
             "BPND": r1 * k2prime / k2a - 1.0,
@@ -196,13 +167,38 @@ def fit_srtm2_bfm(
             "k2prime": np.full(r1.shape, k2prime),
             "wrss": np.einsum("ij,ij->i", resid, resid),
         }
+
+    info = {"model": "srtm2_bfm", "k2prime": float(k2prime)}
+    return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info)
+
+
+def _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info) -> VoxelwiseResult:
+    """Run ``solve(weighted TACs) -> (best basis index, parameter values)`` chunk by chunk.
+
+    Voxels with unusable TACs (:func:`valid_tacs`) get NaN and are counted; ``edge`` marks
+    voxels whose best basis function is the first or last of ``grid``.
+    """
+    chunks = VoxelChunks(data, mask, chunk_voxels)
+    if chunks.n_frames != ref.n_frames:
+        raise ValueError(f"PET data have {chunks.n_frames} frames, the reference {ref.n_frames}")
+    names = ("R1", "k2", "BPND", "k2a", "k2prime", "wrss")
+    out = {n: chunks.new_values(dtype) for n in names}
+    edge = chunks.new_values(bool)
+    durations = ref.end - ref.start
+    sw_t = sw.astype(dtype)
+    n_invalid = 0
+    for sl, block in chunks:
+        ok = valid_tacs(block, durations)
+        n_invalid += int(np.count_nonzero(~ok))
+        yw = np.asarray(block, dtype=dtype) * sw_t
+        yw[~ok] = 0
+        best, vals = solve(yw)
         for n in names:
             out[n][sl] = np.where(ok, vals[n], np.nan)
         edge[sl] = ok & ((best == 0) | (best == grid.size - 1))
     maps = {n: chunks.to_map(v) for n, v in out.items()}
     maps["edge"] = chunks.to_map(edge)
-    info = {"theta3_grid": grid, "model": "srtm2_bfm", "k2prime": float(k2prime)}
-    info["n_edge"] = int(edge.sum())
+    info = {"theta3_grid": grid, **info, "n_edge": int(edge.sum())}
     return VoxelwiseResult(maps, chunks.n_voxels, n_invalid, info)
 
 
