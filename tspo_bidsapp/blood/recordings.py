@@ -110,7 +110,7 @@ def _numeric(table: pd.DataFrame, name: str, path: Path, *, allow_missing: bool)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise BloodDataError(
-            f"row {row + 1} is not a number: {table[name].iloc[row]!r}", path=path, field=name
+            f"data row {row + 1} is not a number: {table[name].iloc[row]!r}", path=path, field=name
         )
     if not allow_missing and not np.all(np.isfinite(values)):
         raise BloodDataError("has missing (n/a) or infinite values", path=path, field=name)
@@ -127,7 +127,7 @@ def _time_min(table: pd.DataFrame, meta, path: Path, injection_offset_s: float) 
     seconds = seconds * seconds_per_unit(_units_of(meta, "time"), path=sidecar_of(path))
     steps = np.diff(seconds)
     if seconds.size < 2 or np.any(steps <= 0):
-        where = "" if seconds.size < 2 else f" (row {int(np.argmax(steps <= 0)) + 2})"
+        where = "" if seconds.size < 2 else f" (data row {int(np.argmax(steps <= 0)) + 2})"
         raise BloodDataError(
             f"must be strictly increasing with at least two samples{where}", path=path, field="time"
         )
@@ -180,7 +180,7 @@ def read_blood_recording(
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
             raise BloodDataError(
-                f"must lie in [0, 1]; row {row + 1} is {fraction[row]:g}",
+                f"must lie in [0, 1]; data row {row + 1} is {fraction[row]:g}",
                 path=path,
                 field=PARENT_FRACTION,
             )

@@ -53,21 +53,14 @@ def conversion_factor(units: str, target_units: str | None, *, path: Path, field
     Raises :class:`BloodDataError` naming ``path`` and ``field`` when either unit is unknown.
     """
     source = bq_per_ml(units)
-    if source is None:
-        raise BloodDataError(
-            f"unknown radioactivity units {units!r} (expected e.g. kBq/mL, Bq/mL, nCi/mL)",
-            path=path,
-            field=field,
+    target = source if target_units is None else bq_per_ml(target_units)
+    if source is None or target is None:
+        problem = (
+            f"unknown radioactivity units {units!r} (expected e.g. kBq/mL, Bq/mL, nCi/mL)"
+            if source is None
+            else f"blood in {units!r} cannot be converted to the PET's Units {target_units!r}"
         )
-    if target_units is None:
-        return 1.0
-    target = bq_per_ml(target_units)
-    if target is None:
-        raise BloodDataError(
-            f"blood in {units!r} cannot be converted to the PET's Units {target_units!r}",
-            path=path,
-            field=field,
-        )
+        raise BloodDataError(problem, path=path, field=field)
     return source / target
 
 
