@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.integrate import trapezoid
@@ -9,8 +11,9 @@ from scipy.integrate import trapezoid
 from tspo_bidsapp.blood.dispersion import correct_dispersion
 from tspo_bidsapp.blood.find import find_blood_recordings
 from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS, RATIO_MODELS, select_model
+from tspo_bidsapp.blood.output import write_input_function
 from tspo_bidsapp.blood.process import input_function_from_recordings, process_blood
-from tspo_bidsapp.blood.recordings import read_blood_recording
+from tspo_bidsapp.blood.recordings import read_blood_recording, read_input_function
 from tspo_bidsapp.blood.units import BloodDataError
 from tspo_bidsapp.synthetic.blood import BloodTruth, dispersed_whole_blood, write_blood_recordings
 
@@ -123,3 +126,25 @@ def test_recordings_without_plasma_or_parent_fraction_are_refused(tmp_path):
     with pytest.raises(BloodDataError) as info:
         process_blood([auto])
     assert info.value.exit_code == 16 and info.value.field == "plasma_radioactivity"
+
+
+def test_written_input_function_reads_back(tmp_path):
+    """write_input_function -> read_input_function: same curves (8 digits), units converted."""
+    written = write_blood_recordings(tmp_path, "sub-01", BloodTruth())
+    inp = input_function_from_recordings(list(written.values()), injection_offset_s=30.0)
+    out = write_input_function(inp, tmp_path / "sub-01_inputfunction.tsv", units="kBq/mL",
+                               injection_offset_s=30.0)  # fmt: skip
+    back = read_input_function(out, pet_units="Bq/mL", injection_offset_s=30.0)
+    np.testing.assert_allclose(back.time_min, inp.time_min, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(back.aif, 1e3 * inp.aif, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(back.whole_blood, 1e3 * inp.whole_blood, rtol=1e-7, atol=1e-9)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["Provenance"]["ParentFraction"]["Model"] == "hill"
+
+
+def test_too_few_parent_fraction_samples_is_bad_data(tmp_path):
+    written = write_blood_recordings(tmp_path, "sub-01", BloodTruth(), manual_times_s=(60, 600))
+    recordings = [read_blood_recording(p) for p in written.values()]
+    with pytest.raises(BloodDataError) as info:
+        process_blood(recordings)
+    assert info.value.field == "metabolite_parent_fraction" and info.value.exit_code == 16

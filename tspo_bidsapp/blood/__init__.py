@@ -5,6 +5,7 @@ Plain numpy/scipy; nothing here knows about nipype.
 
 from tspo_bidsapp.blood.find import find_blood_recordings, find_input_function
 from tspo_bidsapp.blood.inputfunction import InputFunction
+from tspo_bidsapp.blood.output import write_input_function
 from tspo_bidsapp.blood.process import (
     check_coverage,
     input_function_from_recordings,
@@ -28,4 +29,5 @@ __all__ = [
     "process_blood",
     "read_blood_recording",
     "read_input_function",
+    "write_input_function",
 ]

@@ -92,6 +92,16 @@ def _first_path(recordings) -> Path:
     return recordings[0].path
 
 
+def _select(models, t, y, choice, *, path: Path, field: str):
+    """:func:`select_model`; too few samples for any model is bad blood data (exit 16)."""
+    try:
+        return select_model(models, t, y, choice)
+    except ValueError as exc:
+        if choice is not None:
+            raise
+        raise BloodDataError(str(exc), path=path, field=field) from exc
+
+
 def process_blood(
     recordings: Sequence[BloodRecording],
     *,
@@ -139,7 +149,9 @@ def process_blood(
             path=where,
             field=PLASMA,
         )
-    ratio_fit, ratio_aics = select_model(RATIO_MODELS, t_ratio, ratio, ratio_model)
+    ratio_fit, ratio_aics = _select(
+        RATIO_MODELS, t_ratio, ratio, ratio_model, path=where, field=PLASMA
+    )
 
     t_pf, pf = _discrete(discrete, PARENT_FRACTION)
     if t_pf.size == 0:
@@ -157,7 +169,14 @@ def process_blood(
 
         pf_notes: dict[str, Any] = {"Model": INTERPOLATE, "ChosenBy": "user"}
     else:
-        pf_fit, pf_aics = select_model(PARENT_FRACTION_MODELS, t_pf, pf, parent_fraction_model)
+        pf_fit, pf_aics = _select(
+            PARENT_FRACTION_MODELS,
+            t_pf,
+            pf,
+            parent_fraction_model,
+            path=where,
+            field=PARENT_FRACTION,
+        )
         parent_fraction = pf_fit
         pf_notes = pf_fit.summary() | {
             "ChosenBy": "user" if parent_fraction_model else "AIC",
