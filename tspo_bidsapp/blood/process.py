@@ -47,7 +47,11 @@ def _continuous_whole_blood(recordings, smooth_s: float) -> tuple[np.ndarray, np
         if samples is None or samples[0].size < 2:
             continue
         t, y = samples
-        note = {"Source": str(rec.path), "DispersionConstantSeconds": rec.dispersion_constant_s}
+        note = {
+            "Source": str(rec.path),
+            "DispersionConstantSeconds": rec.dispersion_constant_s,
+            "WithdrawalRateMlPerMin": rec.withdrawal_rate_ml_min,
+        }
         if rec.dispersion_corrected is False and rec.dispersion_constant_s is not None:
             t, y = correct_dispersion(t, y, rec.dispersion_constant_s, smooth_s=smooth_s)
             note["DispersionCorrection"] = f"applied (Iida 1986), smoothing {smooth_s:g} s"
