@@ -94,6 +94,18 @@ class PlasmaFrames:
         """Frame averages of ``∫_0^t Cp(u) e^{-rate (t-u)} du`` (rate in 1/min, >= 0)."""
         return self.average(exp_conv(self.cp, self.step, float(rate)))
 
+    def conv_and_slope(self, rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`conv` and the frame averages of ``Cp ⊗ t e^{-rate t}`` (= -d conv / d rate)."""
+        fine = exp_conv(self.cp, self.step, float(rate))
+        both = self.average(np.stack([fine, exp_conv(fine, self.step, float(rate))]))
+        return both[0], both[1]
+
+    def integral(self) -> np.ndarray:
+        """Frame averages of ``∫_0^t Cp`` (computed once)."""
+        if getattr(self, "_integral", None) is None:
+            self._integral = self.conv(0.0)
+        return self._integral
+
     def conv_many(self, rates) -> np.ndarray:
         """:meth:`conv` for several rates: array (n_rates, n_frames)."""
         rates = np.asarray(rates, float).reshape(-1)

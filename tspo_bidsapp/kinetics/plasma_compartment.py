@@ -44,26 +44,50 @@ def _vt(p: dict) -> float:
     return vt * (1.0 + p["k3"] / p["k4"]) if "k3" in p else vt
 
 
-def tissue_frames(pf: PlasmaFrames, p: dict) -> np.ndarray:
-    """Frame averages of the tissue curve ``C_T`` (no blood term) for parameters ``p``."""
+def _tissue(pf: PlasmaFrames, p: dict, jac: bool) -> tuple[np.ndarray, dict]:
+    """Frame averages of ``C_T`` and (``jac``) its derivatives by K1, k2 (, k3, k4)."""
+    k1, k2 = p["K1"], p["k2"]
     if "k3" not in p:
-        return p["K1"] * pf.conv(p["k2"])
-    k2, k3, k4 = p["k2"], p["k3"], p["k4"]
-    s = k2 + k3 + k4
-    disc = np.sqrt(max(s * s - 4.0 * k2 * k4, 0.0))
-    a1, a2 = 0.5 * (s - disc), 0.5 * (s + disc)
-    if a2 - a1 < 1e-9 * s:  # repeated root: nudge apart (the limit is continuous)
-        a2 = a1 + 1e-9 * s
-    conv = (k3 + k4 - a1) * pf.conv(a1) + (a2 - k3 - k4) * pf.conv(a2)
-    out = p["K1"] / (a2 - a1) * conv
-    if "Kb" in p:  # endothelial term, divided by (1 - vB) here so that model_frames scales it back
-        out = out + p["vB"] * p["Kb"] * pf.conv(0.0) / (1.0 - p["vB"])
-    return out
+        if not jac:
+            return k1 * pf.conv(k2), {}
+        c, d = pf.conv_and_slope(k2)
+        return k1 * c, {"K1": c, "k2": -k1 * d}
+    k3, k4 = p["k3"], p["k4"]
+    s, u = k2 + k3 + k4, k3 + k4
+    r = max(np.sqrt(max(s * s - 4.0 * k2 * k4, 0.0)), 1e-7 * s)  # repeated root: nudge apart
+    a1, a2 = 0.5 * (s - r), 0.5 * (s + r)
+    if not jac:
+        n = (u - a1) * pf.conv(a1) + (a2 - u) * pf.conv(a2)
+        return k1 * n / r, {}
+    (c1, d1), (c2, d2) = pf.conv_and_slope(a1), pf.conv_and_slope(a2)
+    t = k1 * ((u - a1) * c1 + (a2 - u) * c2) / r
+    t_u = k1 * (c1 - c2) / r
+    t_a1 = k1 * (-c1 - (u - a1) * d1) / r + t / r
+    t_a2 = k1 * (c2 - (a2 - u) * d2) / r - t / r
+    a1_s, a2_s = 0.5 * (1 - s / r), 0.5 * (1 + s / r)  # d a / d s; d a1,2 / d(k2 k4) = ±1/r
+    return t, {
+        "K1": t / k1,
+        "k2": t_a1 * (a1_s + k4 / r) + t_a2 * (a2_s - k4 / r),
+        "k3": t_u + t_a1 * a1_s + t_a2 * a2_s,
+        "k4": t_u + t_a1 * (a1_s + k2 / r) + t_a2 * (a2_s - k2 / r),
+    }
 
 
 def model_frames(pf: PlasmaFrames, p: dict) -> np.ndarray:
-    """Frame-averaged measured curve ``(1 - vB) C_T + vB C_b`` (kBq/mL)."""
-    return (1.0 - p["vB"]) * tissue_frames(pf, p) + p["vB"] * pf.blood
+    """Frame-averaged measured curve ``(1 - vB) C_T + vB (C_b + Kb ∫Cp)`` (kBq/mL)."""
+    t, _ = _tissue(pf, p, False)
+    return (1.0 - p["vB"]) * t + p["vB"] * (pf.blood + p.get("Kb", 0.0) * pf.integral())
+
+
+def model_jacobian(pf: PlasmaFrames, p: dict, names) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`model_frames` and its derivatives by ``names`` (frames x len(names))."""
+    t, dt = _tissue(pf, p, True)
+    vb, kb = p["vB"], p.get("Kb", 0.0)
+    model = (1.0 - vb) * t + vb * (pf.blood + kb * pf.integral())
+    cols = {k: (1.0 - vb) * v for k, v in dt.items()}
+    cols["vB"] = -t + pf.blood + kb * pf.integral()
+    cols["Kb"] = vb * pf.integral()
+    return model, np.column_stack([cols[k] for k in names])
 
 
 def _grid_starts(pf, y, sw, model, vb) -> list[dict]:
@@ -156,13 +180,26 @@ def fit_compartment(
             p["vB"] = vb
         return p
 
+    memo: dict = {}
+
+    def evaluate(x):
+        key = x.tobytes()
+        if key not in memo:
+            memo.clear()
+            memo[key] = model_jacobian(pf, params(x), names)
+        return memo[key]
+
     def residuals(x):
-        return sw * (model_frames(pf, params(x)) - y0)
+        return sw * (evaluate(x)[0] - y0)
+
+    def jacobian(x):
+        return sw[:, None] * evaluate(x)[1]
 
     best = None
     for start in _starts(pf, y0, sw, model, vb):
         x0 = np.clip([start[k] for k in names], lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-        sol = least_squares(residuals, x0, bounds=(lo, hi), method="trf", x_scale="jac",
+        sol = least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi), method="trf",
+                            x_scale="jac",
                             ftol=1e-9, xtol=1e-9, gtol=1e-9, max_nfev=400)  # fmt: skip
         if best is None or sol.cost < best.cost:
             best = sol
