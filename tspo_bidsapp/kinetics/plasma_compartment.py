@@ -29,7 +29,10 @@ COMPARTMENT_MODELS = ("1tcm", "2tcm", "2tcm1k")
 RATES = {"1tcm": ("K1", "k2"), "2tcm": ("K1", "k2", "k3", "k4"),
          "2tcm1k": ("K1", "k2", "k3", "k4", "Kb")}  # fmt: skip
 #: Bounds of each parameter: wide for any brain region of any TSPO tracer, finite for stability.
-BOUNDS = {"K1": (1e-4, 2.0), "k2": (1e-4, 2.0), "k3": (1e-4, 1.0), "k4": (1e-4, 1.0),
+#: k4 >= 0.005/min: a dissociation half-life over ~140 min cannot be told from irreversible
+#: binding in a 60-120 min scan, and V_T = K1/k2 (1 + k3/k4) diverges as k4 -> 0; a fit that
+#: ends on this bound is flagged (``identifiable`` False).
+BOUNDS = {"K1": (1e-4, 2.0), "k2": (1e-4, 2.0), "k3": (1e-4, 1.0), "k4": (5e-3, 1.0),
           "Kb": (0.0, 1.0), "vB": (0.0, 0.15)}  # fmt: skip
 #: A rate constant whose %COV exceeds this is reported as not identifiable.
 MAX_RATE_COV_PCT = 50.0
