@@ -3,8 +3,9 @@
 ``C = (1 - vB) K1 [Cp ⊗ e^{-k2 t}] + vB C_b`` is linear in ``((1 - vB) K1, vB)`` for each ``k2``
 (Koeppe RA et al. 1985, J Cereb Blood Flow Metab 5:224; Gunn RN et al. 1997, NeuroImage 6:279).
 For every ``k2`` of a log-spaced grid the frame-averaged basis ``Cp ⊗ e^{-k2 t}`` is
-orthogonalised against the blood column; the best basis of a voxel maximises ``(q_b · y)²``, so a
-chunk of voxels is one (voxels x frames) @ (frames x n_basis) product. With a fixed vB the single
+orthogonalised against the blood column; the best basis of a voxel has the largest positive
+projection ``q_b · y`` (the smallest residual with K1 > 0), so a chunk of voxels is one float32
+(voxels x frames) @ (frames x n_basis) product. With a fixed vB the single
 basis column is fitted to ``(y - vB C_b)/(1 - vB)``. Maps: ``VT`` (= K1/k2, mL/cm³), ``K1``
 (mL/cm³/min), ``k2`` (1/min), ``vB``, ``edge`` (best k2 on the first or last grid value).
 """
@@ -59,17 +60,18 @@ def one_tcm_bfm(
     out = {name: chunks.new_values() for name in ("VT", "K1", "k2", "vB")}
     edge = chunks.new_values(bool)
     n_invalid = 0
+    q32, sw32, blood32 = q.astype(np.float32), sw.astype(np.float32), blood.astype(np.float32)
     for sl, block in chunks:
         ok = valid_tacs(block, pf.end - pf.start)
         n_invalid += int(np.count_nonzero(~ok))
-        y = np.where(ok[:, None], np.asarray(block, np.float64), 0.0) * sw
+        y = np.where(ok[:, None], block, 0).astype(np.float32, copy=False) * sw32
         if vb is not None:
-            y = (y - vb * blood) / (1.0 - vb)
-        scores = y @ q
-        best = np.argmax(np.where(scores > 0, scores * scores, -1.0), axis=1)
-        beta = scores[np.arange(best.size), best] / norm[best]
+            y = (y - np.float32(vb) * blood32) / np.float32(1.0 - vb)
+        scores = y @ q32  # projections on the basis; the best positive one has the largest
+        best = np.argmax(scores, axis=1)
+        beta = scores[np.arange(best.size), best].astype(np.float64) / norm[best]
         if vb is None:
-            v = (y @ q0 - beta * proj[best]) / np.linalg.norm(blood)
+            v = ((y @ q0.astype(np.float32)) - beta * proj[best]) / np.linalg.norm(blood)
             k1 = beta / (1.0 - v)
         else:
             v, k1 = np.full(best.size, vb), beta

@@ -20,6 +20,8 @@ frame variances ``1/w`` by the delta method, and the plot is fitted with the inv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tspo_bidsapp.kinetics.frames import cumulative_integral, frame_weights
@@ -33,33 +35,51 @@ GRAPHICAL_MODELS = ("logan-plasma", "ma1")
 DEFAULT_PLASMA_TSTAR_MIN = 30.0
 
 
-def _setup(pf: PlasmaFrames, tstar_min: float, weights, vb: float):
+@dataclass(frozen=True)
+class _Plot:
+    """Everything voxel-independent of a graphical fit, restricted to the frames after t*.
+
+    ``a``: rows of the trapezoid matrix, ``∫_0^{t_i} C = Σ_j a_ij C_j`` for late ``i``.
+    """
+
+    late: np.ndarray
+    w: np.ndarray
+    blood: np.ndarray
+    icp: np.ndarray
+    a: np.ndarray
+    ib: np.ndarray
+    var: np.ndarray
+    var_all: np.ndarray
+    vb: float
+
+
+def _setup(pf: PlasmaFrames, tstar_min: float, weights, vb: float) -> _Plot:
     if not 0.0 <= vb < 1.0:
         raise ValueError(f"vB must be in [0, 1), got {vb}")
     w = frame_weights(pf.start, pf.end) if weights is None else np.asarray(weights, float)
     if w.shape != (pf.n_frames,):
         raise ValueError(f"{w.size} frame weights for {pf.n_frames} frames")
-    late = (pf.mid >= tstar_min) & (w > 0)
-    if late.sum() < 3:
+    late = np.flatnonzero((pf.mid >= tstar_min) & (w > 0))
+    if late.size < 3:
         raise ValueError(f"need >= 3 weighted frames after t* = {tstar_min} min")
     blood, icp = pf.at_mid()
-    return w, late, blood, icp
-
-
-def logan_weights(mid: np.ndarray, c: np.ndarray, ic: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Delta-method weights ``1/Var(∫C/C)`` of the Logan ordinate, rows of ``c`` (voxels, frames).
-
-    ``ic`` = ``cumulative_integral(mid, c)``; ``w`` the frame weights (variance ``1/w``).
-    ``∫C(t_i) = Σ_j A_ij C_j`` with ``A`` the trapezoid matrix, so
-    ``Var = Σ_j A_ij² v_j / C_i² - 2 A_ii v_i ∫C_i / C_i³ + v_i ∫C_i² / C_i⁴``.
-    """
+    a = cumulative_integral(pf.mid, np.eye(pf.n_frames)).T[late]
     var = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
-    a = cumulative_integral(mid, np.eye(mid.size)).T  # A[i, j]: weight of frame j in ∫C(t_i)
-    s = (a * a) @ var
-    diag = np.diag(a) * var
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = s / c**2 - 2.0 * diag * ic / c**3 + var * ic**2 / c**4
-        return np.where(v > 0, 1.0 / v, 0.0)
+    return _Plot(late, w[late], blood[late], icp[late], a, a @ blood, var[late], var, float(vb))
+
+
+def logan_weights(p: _Plot, c: np.ndarray, ic: np.ndarray) -> np.ndarray:
+    """Delta-method weights ``1/Var(∫C/C)`` of the Logan ordinate at the late frames.
+
+    ``c``, ``ic``: corrected TAC and its integral at the late frames (voxels, late); frame
+    variances ``v = 1/w``. With ``∫C(t_i) = Σ_j a_ij C_j`` and ``u = ∫C_i / C_i``:
+    ``Var = (Σ_j a_ij² v_j - 2 a_ii v_i u + v_i u²) / C_i²``.
+    """
+    s = (p.a * p.a) @ p.var_all
+    diag = p.a[np.arange(p.late.size), p.late] * p.var
+    u = ic / c
+    v = (s - 2.0 * diag * u + p.var * u * u) / (c * c)
+    return np.where(v > 0, 1.0 / v, 0.0)
 
 
 def _line_fit_rows(x, y, w):
@@ -71,20 +91,24 @@ def _line_fit_rows(x, y, w):
     return slope, (sy - slope * sx) / sw
 
 
-def _graphical(model, y, late, w, blood, icp, vb, mid):
-    """V_T, intercept (Logan) and weighted RSS for rows of ``y`` (voxels, frames), float64."""
-    c = (y - vb * blood) / (1.0 - vb)
-    ic = cumulative_integral(mid, c)
-    cl, wl = c[:, late], w[late]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if model == "logan-plasma":
-            wlog = logan_weights(mid, c, ic, w)[:, late]
-            x, yy = icp[late] / cl, ic[:, late] / cl
-            vt, b = _line_fit_rows(x, yy, wlog)
-            r = yy - vt[:, None] * x - b[:, None]
-            return vt, b, (r * r * wlog).sum(1)
-        g1, g2, wrss = weighted_two_regressors(icp[late][None, :], ic[:, late], cl, wl)
-        return -g1 / g2, np.full(g1.shape, np.nan), wrss
+@np.errstate(divide="ignore", invalid="ignore")
+def _graphical(model: str, p: _Plot, y: np.ndarray):
+    """V_T, intercept (Logan) and weighted RSS for rows of ``y`` (voxels, frames).
+
+    Only the late frames and one (voxels x frames) @ (frames x late) product for the integrals
+    are computed; ``y`` may be float32, the regressions run in float64.
+    """
+    scale = 1.0 / (1.0 - p.vb)
+    ic = ((y @ p.a.T.astype(y.dtype)).astype(np.float64) - p.vb * p.ib) * scale
+    c = (y[:, p.late].astype(np.float64) - p.vb * p.blood) * scale
+    if model == "logan-plasma":
+        wlog = logan_weights(p, c, ic)
+        x, yy = p.icp / c, ic / c
+        vt, b = _line_fit_rows(x, yy, wlog)
+        r = yy - vt[:, None] * x - b[:, None]
+        return vt, b, (r * r * wlog).sum(1)
+    g1, g2, wrss = weighted_two_regressors(p.icp[None, :], ic, c, p.w)
+    return -g1 / g2, np.full(g1.shape, np.nan), wrss
 
 
 def fit_graphical(
@@ -100,14 +124,15 @@ def fit_graphical(
     """Regional Logan plasma plot or MA1 of one TAC (kBq/mL per frame); ``vb`` fixed."""
     if model not in GRAPHICAL_MODELS:
         raise ValueError(f"unknown graphical model '{model}' (choose from {GRAPHICAL_MODELS})")
-    w, late, blood, icp = _setup(pf, tstar_min, weights, vb)
+    plot = _setup(pf, tstar_min, weights, vb)
     y = np.asarray(tac, float).reshape(1, -1)
     res = PlasmaResult(region=region, model=model, vB=float(vb), delay_min=pf.delay,
-                       tstar_min=float(tstar_min), n_frames=int(late.sum()), n_params=2)  # fmt: skip
-    c = (y[0] - vb * blood) / (1.0 - vb)
-    if y.shape[1] != pf.n_frames or not np.all(np.isfinite(y)) or np.any(c[late] <= 0):
+                       tstar_min=float(tstar_min), n_frames=int(plot.late.size), n_params=2)  # fmt: skip
+    if y.shape[1] != pf.n_frames or not np.all(np.isfinite(y)):
         return res
-    vt, b, wrss = _graphical(model, y, late, w, blood, icp, vb, pf.mid)
+    if np.any(y[0, plot.late] - vb * plot.blood <= 0):
+        return res
+    vt, b, wrss = _graphical(model, plot, y)
     res.VT, res.intercept, res.wrss = float(vt[0]), float(b[0]), float(wrss[0])
     res.aic = aic(res.wrss, res.n_frames, 2)
     res.success = bool(np.isfinite(res.VT) and res.VT > 0)
@@ -127,23 +152,25 @@ def graphical_vt_map(
 ) -> VoxelwiseResult:
     """Voxel-wise V_T (map ``VT``; Logan also ``intercept``) of ``data`` (..., n_frames).
 
-    Chunked; each chunk is promoted to float64 (the data may stay float32). Voxels with a
+    Chunked; float32 data stay float32 up to the regressions (float64). Voxels with a
     non-finite frame or a non-positive corrected value after t* are NaN (``n_invalid``).
     """
     if model not in GRAPHICAL_MODELS:
         raise ValueError(f"unknown graphical model '{model}' (choose from {GRAPHICAL_MODELS})")
-    w, late, blood, icp = _setup(pf, tstar_min, weights, vb)
+    plot = _setup(pf, tstar_min, weights, vb)
     chunks = VoxelChunks(data, mask, chunk_voxels)
     if chunks.n_frames != pf.n_frames:
         raise ValueError(f"PET data have {chunks.n_frames} frames, the input {pf.n_frames}")
     vt_out, b_out = chunks.new_values(), chunks.new_values()
     n_invalid = 0
     for sl, block in chunks:
-        y = np.asarray(block, dtype=np.float64)
-        ok = np.all(np.isfinite(y), axis=1) & np.all(y[:, late] - vb * blood[late] > 0, axis=1)
+        y = np.asarray(block)
+        if y.dtype not in (np.float32, np.float64):
+            y = y.astype(np.float64)
+        late = y[:, plot.late]
+        ok = np.isfinite(y).all(axis=1) & (late - vb * plot.blood > 0).all(axis=1)
         n_invalid += int(np.count_nonzero(~ok))
-        y = np.where(ok[:, None], y, 1.0 + vb * blood)
-        vt, b, _ = _graphical(model, y, late, w, blood, icp, vb, pf.mid)
+        vt, b, _ = _graphical(model, plot, np.where(ok[:, None], y, 0) if not ok.all() else y)
         vt_out[sl] = np.where(ok, vt, np.nan)
         b_out[sl] = np.where(ok, b, np.nan)
     maps = {"VT": chunks.to_map(vt_out)}
