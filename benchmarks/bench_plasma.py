@@ -5,7 +5,8 @@ Run: ``OMP_NUM_THREADS=2 python benchmarks/bench_plasma.py [--voxels N]``.
 2M voxels x 37 frames, float32, real [11C]PBR28 frame schedule and input when the shared data
 are present (else a synthetic one); targets < 5 s and < 3 GB each on 2 cores.
 (b) regional 2TCM (multistart, vB fitted and fixed) on 6 regions; target < 5 s.
-Peak memory is the process's peak resident set size (data included) after each step. CPU time
+Memory: the process's peak resident set size (data and its simulation included) and the peak
+of what each step allocates itself (tracemalloc, numpy arrays included). CPU time
 (user + system, all threads) is printed beside the wall time: on a shared machine the wall time
 grows with the load, the CPU time does not.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +73,7 @@ def main() -> None:
     print(f"input: {what}; {args.voxels} voxels x {start.size} frames, float32 "
           f"({data.nbytes / 1e9:.2f} GB); peak RSS after set-up {peak_gb():.2f} GB")  # fmt: skip
     print(f"{'step':<28}{'wall (s)':>10}{'CPU (s)':>9}{'target':>8}{'peak RSS (GB)':>15}"
-          f"{'median |dVT| %':>16}")  # fmt: skip
+          f"{'step peak (GB)':>16}{'median |dVT| %':>16}")  # fmt: skip
     runs = {
         "voxel-wise Logan plasma": lambda: graphical_vt_map(pf, data, "logan-plasma", vb=0.05),
         "voxel-wise MA1": lambda: graphical_vt_map(pf, data, "ma1", vb=0.05),
@@ -81,8 +83,13 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         res = run()
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        tracemalloc.start()
+        run()
+        step_gb = tracemalloc.get_traced_memory()[1] / 1e9
+        tracemalloc.stop()
         err = 100 * np.nanmedian(np.abs(res["VT"] / vt - 1))
-        print(f"{name:<28}{dt:>10.2f}{cpu:>9.2f}{TARGET_S:>8.1f}{peak_gb():>15.2f}{err:>16.2f}")
+        print(f"{name:<28}{dt:>10.2f}{cpu:>9.2f}{TARGET_S:>8.1f}{peak_gb():>15.2f}"
+              f"{step_gb:>16.3f}{err:>16.2f}")  # fmt: skip
     tacs = [model_frames(pf, {"K1": 0.1, "k2": 0.08, "k3": k3, "k4": 0.04, "vB": 0.05})
             * (1 + 0.02 * rng.standard_normal(start.size)) for k3 in np.linspace(0.02, 0.07, 6)]  # fmt: skip
     for vb in (None, 0.05):

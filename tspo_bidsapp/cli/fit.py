@@ -42,6 +42,9 @@ from tspo_bidsapp.kinetics.registry import (
 )
 
 MODEL_CHOICES = tuple(name.lower() for name in MODELS)
+_TSTAR_DEFAULTS = ", ".join(
+    f"{n.lower()} {s.tstar_default:g}" for n, s in MODELS.items() if s.tstar_default is not None
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="MIN",
-        help="t* in minutes (default per model: Logan 30, MRTM2 0, logan-plasma/ma1 30)",
+        help=f"t* in minutes (default per model: {_TSTAR_DEFAULTS})",
     )
     p.add_argument(
         "--k2prime",
