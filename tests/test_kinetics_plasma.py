@@ -14,11 +14,14 @@ from scipy.integrate import solve_ivp
 
 from tspo_bidsapp.blood import InputFunction
 from tspo_bidsapp.cli.fit import main
+from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.plasma import PlasmaFrames
 from tspo_bidsapp.kinetics.plasma_bfm import one_tcm_bfm
 from tspo_bidsapp.kinetics.plasma_compartment import fit_compartment, fit_delay
 from tspo_bidsapp.kinetics.plasma_graphical import fit_graphical, graphical_vt_map
 from tspo_bidsapp.kinetics.simulate import feng_input, fine_grid, frame_average
+from tspo_bidsapp.quant.maps import voxelwise_maps
+from tspo_bidsapp.quant.regional import ModelSettings, fit_regions
 
 DUR_S = [10] * 8 + [20] * 4 + [30] * 4 + [60] * 4 + [180] * 4 + [300] * 14  # 90.7 min
 END = np.cumsum(DUR_S) / 60.0
@@ -176,3 +179,16 @@ def test_fit_cli_bad_input(tmp_path, inp, tacs, capsys):
     assert rc == 16 and "'nowhere'" in err
     assert not out.exists()
     assert main([str(tsv), "--model", "1tcm"]) == 64
+
+
+def test_quant_layer_fits_plasma_models(inp, tacs):
+    timing = FrameTiming.from_start_end_s(START * 60, END * 60)
+    settings = ModelSettings(models=("1TCM",))
+    res, info = fit_regions(timing, None, {"WB": tacs["1tcm"]}, settings, input_function=inp)
+    assert abs(info["delay_min"]) < 1.5 / 60.0 and info["delay_region"] == "WB"
+    assert res["1TCM"][0].VT == pytest.approx(vt_of(TRUTH["1tcm"]), rel=0.02)
+    data = tacs["1tcm"].reshape(1, 1, -1)
+    maps, _ = voxelwise_maps(timing, None, data, np.ones((1, 1), bool), settings,
+                             input_function=inp, delay_min=info["delay_min"])  # fmt: skip
+    assert maps[("1TCM", "VT")][0, 0] == pytest.approx(vt_of(TRUTH["1tcm"]), rel=0.02)
+    assert maps[("1TCM", "K1")][0, 0] == pytest.approx(TRUTH["1tcm"]["K1"], rel=0.02)

@@ -28,19 +28,23 @@ def voxelwise_maps(
     settings: ModelSettings,
     *,
     k2prime: float | None = None,
+    input_function=None,
+    delay_min: float = 0.0,
 ) -> tuple[dict[tuple[str, str], np.ndarray], dict]:
     """``{(model, measure): map}`` (float32, NaN outside ``mask``) and per-model fit info.
 
-    ``k2prime`` (1/min) is needed for SRTM2/MRTM2 (default: ``settings.k2prime``).
+    ``k2prime`` (1/min) is needed for SRTM2/MRTM2 (default: ``settings.k2prime``); plasma-input
+    models need ``input_function`` and use ``delay_min`` (the regional fit's delay).
     """
     mask = np.asarray(mask, bool) & np.all(np.isfinite(data), axis=-1)
     k2p = settings.k2prime if k2prime is None else k2prime
-    fit_data = FitData(timing.start_min, timing.end_min, {}, ref_tac=ref_tac)
+    fit_data = FitData(timing.start_min, timing.end_min, {}, ref_tac, input_function)
     options = settings.fit_options()
     out: dict[tuple[str, str], np.ndarray] = {}
     info: dict = {}
     for model in settings.models:
-        res = fit_voxelwise(model, fit_data, data, mask, options, {"k2prime": k2p})
+        shared = {"k2prime": k2p, "delay_min": delay_min}
+        res = fit_voxelwise(model, fit_data, data, mask, options, shared)
         maps = dict(res.maps)
         if "BPND" in maps and "DVR" not in maps:
             maps["DVR"] = maps["BPND"] + 1.0

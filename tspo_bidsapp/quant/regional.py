@@ -27,7 +27,7 @@ from tspo_bidsapp.kinetics.registry import (
     results_table,
 )
 
-MODELS = model_names(REFERENCE)
+MODELS = model_names(REFERENCE)  # what --models offers (plasma models need an input function)
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class ModelSettings:
     k2prime: float | None = None  # 1/min; None: median SRTM estimate over regions
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.models if m not in MODELS]
+        unknown = [m for m in self.models if m not in model_names()]
         if unknown:
-            raise ValueError(f"--models: unknown model(s) {unknown}; choose from {MODELS}")
+            raise ValueError(f"--models: unknown model(s) {unknown}; choose from {model_names()}")
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -56,13 +56,20 @@ class ModelSettings:
 
 
 def fit_regions(
-    timing: FrameTiming, ref_tac: np.ndarray, tacs: dict[str, np.ndarray], settings: ModelSettings
+    timing: FrameTiming,
+    ref_tac: np.ndarray | None,
+    tacs: dict[str, np.ndarray],
+    settings: ModelSettings,
+    *,
+    input_function=None,
 ) -> tuple[dict[str, list[KineticResult]], dict]:
     """Fit every requested model to every region TAC; returns ``{model: results}`` and info.
 
-    ``info`` holds the ``k2prime`` used by SRTM2/MRTM2 (and where it came from).
+    ``info`` holds the ``k2prime`` used by SRTM2/MRTM2 (and where it came from) and, for
+    plasma-input models (``input_function``: a :class:`~tspo_bidsapp.blood.InputFunction`),
+    the blood-tissue delay fitted on the whole-brain TAC.
     """
-    data = FitData(timing.start_min, timing.end_min, tacs, ref_tac=ref_tac)
+    data = FitData(timing.start_min, timing.end_min, tacs, ref_tac, input_function)
     return fit_regional(settings.models, data, settings.fit_options())
 
 
