@@ -192,3 +192,17 @@ def test_quant_layer_fits_plasma_models(inp, tacs):
                              input_function=inp, delay_min=info["delay_min"])  # fmt: skip
     assert maps[("1TCM", "VT")][0, 0] == pytest.approx(vt_of(TRUTH["1tcm"]), rel=0.02)
     assert maps[("1TCM", "K1")][0, 0] == pytest.approx(TRUTH["1tcm"]["K1"], rel=0.02)
+
+
+def test_reported_cov_matches_the_spread_over_noise(inp, tacs):
+    """1TCM %COV (Jacobian; V_T by the delta method) against 100 noisy fits, noise var ∝ 1/w."""
+    pf = PlasmaFrames(inp, START, END)
+    y0 = tacs["1tcm"]
+    sd = 0.05 * y0.mean() * np.sqrt(END - START).max() / np.sqrt(END - START)
+    rng = np.random.default_rng(1)
+    fits = [fit_compartment(pf, y0 + sd * rng.standard_normal(y0.size), "1tcm") for _ in range(100)]
+    for name in ("VT", "K1"):
+        values = np.array([getattr(f, name) for f in fits])
+        empirical = 100 * values.std() / values.mean()
+        reported = np.median([getattr(f, f"{name}_cov") for f in fits])
+        assert reported == pytest.approx(empirical, rel=0.25), name
