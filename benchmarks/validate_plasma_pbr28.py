@@ -8,7 +8,8 @@ kinfitr's settings: the delay from a 1TCM on ``WB`` with vB fitted, then held; 1
 fitted; 2TCM, Logan and MA1 with vB 0.05; Logan/MA1 over the last 10 frames (t* = 33 min);
 kinfitr's frame weights. Prints, per model, the median and largest |ΔV_T| against kinfitr
 (2TCM: where kinfitr's fit is stable, i.e. within 20 % of its own MA1 V_T), then test-retest
-absolute variability and ICC per model and region, and the HAB/MAB V_T ratio.
+absolute variability and ICC per model and region (also for the 2TCM-1K, which kinfitr does
+not fit), and the HAB/MAB V_T ratio.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ TSTAR_MIN, VB = 33.0, 0.05
 STABLE_2TCM = 0.20  # kinfitr's 2TCM counts as stable within 20 % of its own MA1 V_T
 
 
-def fit_scan(pet_dir: Path, delay_min: float | None = None) -> pd.DataFrame:
+def fit_scan(pet_dir: Path, delay_min: float | None = None, extra=()) -> pd.DataFrame:
     """Every model on one scan with kinfitr's settings; rows of region, model, VT, ...
 
-    ``delay_min``: hold the delay fixed (default: fitted by the 1TCM on ``WB``).
+    ``delay_min``: hold the delay fixed (default: fitted by the 1TCM on ``WB``); ``extra``:
+    more models fitted like the 2TCM (vB 0.05), e.g. ``("2TCM1K",)``.
     """
     tacs = next(pet_dir.glob("*_desc-kinfitr_tacs.tsv"))
     timing, _, regions, w = read_tacs(tacs, None, "kinfitr_weights")
@@ -41,14 +43,14 @@ def fit_scan(pet_dir: Path, delay_min: float | None = None) -> pd.DataFrame:
     one, info = fit_regional(["1TCM"], data, FitOptions(weights=w, delay_region="WB",
                                                          delay_min=delay_min))  # fmt: skip
     fixed = FitOptions(weights=w, vb=VB, tstar_min=TSTAR_MIN, delay_min=info["delay_min"])
-    rest, _ = fit_regional(["2TCM", "Logan-plasma", "MA1"], data, fixed)
+    rest, _ = fit_regional(["2TCM", "Logan-plasma", "MA1", *extra], data, fixed)
     rows = [{"region": r.region, "model": name, "VT": r.VT, "identifiable": r.identifiable,
              "delay_min": info["delay_min"]}
             for name, results in {**one, **rest}.items() for r in results]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def fit_all(root: Path, delays: dict[str, float] | None = None) -> pd.DataFrame:
+def fit_all(root: Path, delays: dict[str, float] | None = None, extra=()) -> pd.DataFrame:
     """:func:`fit_scan` of every ``sub-*/ses-*`` with subject, session and genotype columns;
     ``delays``: fixed delays (minutes) by PET name (``cgyu_1``), default fitted."""
     people = pd.read_csv(root / "participants_sessions.tsv", sep="\t")
@@ -56,7 +58,7 @@ def fit_all(root: Path, delays: dict[str, float] | None = None) -> pd.DataFrame:
     for _, row in people.iterrows():
         pet = f"{row['participant_id'][4:]}_{row['session_id'][4:]}"
         pet_dir = root / row["participant_id"] / row["session_id"] / "pet"
-        table = fit_scan(pet_dir, None if delays is None else delays[pet])
+        table = fit_scan(pet_dir, None if delays is None else delays[pet], extra)
         table.insert(0, "PET", pet)
         table["subject"], table["session"] = row["participant_id"][4:], row["session_id"][4:]
         table["genotype"] = row["tspo_genotype"]
@@ -119,12 +121,12 @@ def genotype_ratio(values: pd.DataFrame) -> pd.DataFrame:
 def main(argv: list[str]) -> int:
     root = Path(argv[0]) if argv else DEFAULT_DIR
     t0 = time.perf_counter()
-    ours = fit_all(root)
+    ours = fit_all(root, extra=("2TCM1K",))
     elapsed = time.perf_counter() - t0
     kinfitr = pd.read_csv(root / "kinfitr_fits.tsv", sep="\t")
     both = compare(ours, kinfitr)
     pd.set_option("display.width", 140)
-    print(f"fitted {ours['PET'].nunique()} scans x 6 regions x 4 models in {elapsed:.1f} s\n")
+    print(f"fitted {ours['PET'].nunique()} scans x 6 regions x 5 models in {elapsed:.1f} s\n")
     delays = ours.groupby("PET")["delay_min"].first() * 60
     kin_delay = kinfitr.groupby("PET")["inpshift_min"].first() * 60
     print("delay (s), ours vs kinfitr:\n", pd.DataFrame({"ours": delays, "kinfitr": kin_delay})
@@ -136,12 +138,15 @@ def main(argv: list[str]) -> int:
     print(agreement(same_delay).round(2).to_string(), "\n")
     kin_long = both.assign(VT=both["VT_kinfitr"])
     trt = test_retest(ours).merge(test_retest(kin_long), on=["model", "region"],
-                                  suffixes=("", "_kinfitr"))  # fmt: skip
+                                  suffixes=("", "_kinfitr"), how="left")  # fmt: skip
     print("test-retest: absolute variability (%) and ICC(1,1), ours beside kinfitr's")
     print(trt.round(3).to_string(index=False), "\n")
-    print("2TCM fits flagged not identifiable (k3/k4 %COV > 50 or on a bound):",
-          int((~ours.loc[ours["model"] == "2TCM", "identifiable"]).sum()), "of",
-          int((ours["model"] == "2TCM").sum()), "\n")  # fmt: skip
+    for model in ("2TCM", "2TCM1K"):
+        flagged = ~ours.loc[ours["model"] == model, "identifiable"]
+        print(f"{model} fits flagged not identifiable (k3/k4 %COV > 50 or on a bound): "
+              f"{int(flagged.sum())} of {flagged.size}")  # fmt: skip
+    print("median V_T over scans and regions:",
+          ours.groupby("model")["VT"].median().round(2).to_dict(), "\n")  # fmt: skip
     print("HAB / MAB mean V_T")
     print(genotype_ratio(ours).pivot(index="region", columns="model", values="HAB/MAB")
           .round(2).to_string())  # fmt: skip
