@@ -249,6 +249,8 @@ def _usage_problem(args, spec) -> str | None:
         return "--k2prime must be a positive rate (1/min)"
     if args.vb is not None and not 0.0 <= args.vb < 1.0:
         return "--vb must be a fraction in [0, 1)"
+    if args.weights in ("decay", "counts"):
+        return f"--weights {args.weights} needs the tracer half-life: use duration, uniform or a column"
     return None
 
 

@@ -113,7 +113,9 @@ def _grid_starts(pf, y, sw, model, vb) -> list[dict]:
     theta = np.linalg.solve(gram, rhs[..., None])[..., 0]
     wrss = yw @ yw - np.einsum("pa,pa->p", theta, rhs)
     v = theta[:, -1] if vb is None else np.full(i.size, vb)
-    amp = theta[:, : 1 if j is None else 2] / (1.0 - np.clip(v, 0, 0.99))[:, None]
+    amp = theta[:, : 1 if j is None else 2]  # amplitudes of C_T (fixed vB: already scaled)
+    if vb is None:
+        amp = amp / (1.0 - np.clip(v, 0, 0.99))[:, None]
     starts = []
     for idx in np.argsort(wrss):
         if len(starts) >= _N_GRID_STARTS:
