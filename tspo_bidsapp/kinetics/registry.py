@@ -156,7 +156,7 @@ def resolve_delay(data: FitData, options: FitOptions) -> tuple[float, dict]:
             raise ValueError(f"no whole-brain TAC ({', '.join(WHOLE_BRAIN_NAMES)}) to fit the "
                              "blood-tissue delay on: name a region or give the delay")  # fmt: skip
     if region not in data.tacs:
-        raise KeyError(region)
+        raise ValueError(f"no TAC named '{region}' to fit the blood-tissue delay on")
     delay, fit = fit_delay(data.input_function, data.start_min, data.end_min, data.tacs[region],
                            weights=options.weights)  # fmt: skip
     return delay, {"delay_min": delay, "delay_source": "1tcm-fit", "delay_region": region,
