@@ -69,19 +69,19 @@ def test_errors(tacs_tsv, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(tacs_tsv), "--ref", "cerebellum", "--model", "bogus"])
     assert exc.value.code == 64
-    assert main([str(tacs_tsv), "--ref", "cerebellm", "--model", "srtm"]) == 65
+    assert main([str(tacs_tsv), "--ref", "cerebellm", "--model", "srtm"]) == 16
     assert "cerebellm" in capsys.readouterr().err
     raw = pd.read_csv(tacs_tsv, sep="\t")
     bad = raw.astype(object)
     bad.loc[3, "lesion"] = "abc"
     path = tmp_path / "bad_tacs.tsv"
     bad.to_csv(path, sep="\t", index=False)
-    assert main([str(path), "--ref", "cerebellum", "--model", "srtm"]) == 65
+    assert main([str(path), "--ref", "cerebellum", "--model", "srtm"]) == 16
     err = capsys.readouterr().err
     assert "bad_tacs.tsv" in err and "'lesion'" in err
     swapped = raw.copy()
     swapped.iloc[[4, 5]] = swapped.iloc[[5, 4]].to_numpy()
     swapped.to_csv(path, sep="\t", index=False)
-    assert main([str(path), "--ref", "cerebellum", "--model", "srtm"]) == 65
+    assert main([str(path), "--ref", "cerebellum", "--model", "srtm"]) == 16
     assert "out of order" in capsys.readouterr().err
     assert np.isfinite(raw.to_numpy(float)).all()

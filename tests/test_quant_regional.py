@@ -49,7 +49,7 @@ def test_every_model_recovers_known_binding():
 
 def test_unknown_model_is_rejected():
     with pytest.raises(ValueError, match="unknown model"):
-        ModelSettings(models=("SRTM", "2TCM"))
+        ModelSettings(models=("SRTM", "3TCM"))
 
 
 def test_voxelwise_bpnd_averaged_over_regions_matches_the_regional_fit():

@@ -1,7 +1,8 @@
 """Voxel-wise parametric maps of every requested model, brain-masked, in the grid of the data.
 
 SRTM/SRTM2 by basis functions (Gunn et al. 1997; Wu & Carson 2002), Logan DVR, MRTM2 DVR and
-SUVR, all from :mod:`tspo_bidsapp.kinetics` (vectorised, chunked). ``k2'`` for SRTM2/MRTM2 is
+SUVR, each model's voxel-wise fit taken from the kinetic-model registry
+(:mod:`tspo_bidsapp.kinetics.registry`; vectorised, chunked). ``k2'`` for SRTM2/MRTM2 is
 the regional value (:func:`tspo_bidsapp.quant.regional.fit_regions`) so that maps and tables
 share it. Times in minutes.
 """
@@ -11,24 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from tspo_bidsapp.io.timing import FrameTiming
-from tspo_bidsapp.kinetics import (
-    fit_srtm2_bfm,
-    fit_srtm_bfm,
-    logan_dvr_map,
-    mrtm2_dvr_map,
-    suvr_map,
-)
+from tspo_bidsapp.kinetics.registry import MEASURE_UNITS, MODELS, FitData, fit_voxelwise
 from tspo_bidsapp.quant.regional import ModelSettings
 
 #: Measures written for each model (``meas-`` entity of ``_mimap.nii.gz``).
-MAP_MEASURES: dict[str, tuple[str, ...]] = {
-    "SRTM": ("BPND", "DVR", "R1", "k2"),
-    "SRTM2": ("BPND", "DVR", "R1", "k2"),
-    "Logan": ("DVR", "BPND"),
-    "MRTM2": ("DVR", "BPND"),
-    "SUVR": ("SUVR",),
-}
-MEASURE_UNITS = {"BPND": "1", "DVR": "1", "R1": "1", "k2": "1/min", "SUVR": "1"}
+MAP_MEASURES: dict[str, tuple[str, ...]] = {n: s.map_measures for n, s in MODELS.items()}
+__all__ = ["MAP_MEASURES", "MEASURE_UNITS", "voxelwise_maps"]
 
 
 def voxelwise_maps(
@@ -39,29 +28,23 @@ def voxelwise_maps(
     settings: ModelSettings,
     *,
     k2prime: float | None = None,
+    input_function=None,
+    delay_min: float = 0.0,
 ) -> tuple[dict[tuple[str, str], np.ndarray], dict]:
     """``{(model, measure): map}`` (float32, NaN outside ``mask``) and per-model fit info.
 
-    ``k2prime`` (1/min) is needed for SRTM2/MRTM2 (default: ``settings.k2prime``).
+    ``k2prime`` (1/min) is needed for SRTM2/MRTM2 (default: ``settings.k2prime``); plasma-input
+    models need ``input_function`` and use ``delay_min`` (the regional fit's delay).
     """
-    start, end = timing.start_min, timing.end_min
     mask = np.asarray(mask, bool) & np.all(np.isfinite(data), axis=-1)
     k2p = settings.k2prime if k2prime is None else k2prime
-    if {"SRTM2", "MRTM2"} & set(settings.models) and k2p is None:
-        raise ValueError("SRTM2/MRTM2 maps need k2prime (1/min)")
+    fit_data = FitData(timing.start_min, timing.end_min, {}, ref_tac, input_function)
+    options = settings.fit_options()
     out: dict[tuple[str, str], np.ndarray] = {}
     info: dict = {}
     for model in settings.models:
-        if model == "SRTM":
-            res = fit_srtm_bfm(start, end, ref_tac, data, mask=mask)
-        elif model == "SRTM2":
-            res = fit_srtm2_bfm(start, end, ref_tac, data, float(k2p), mask=mask)
-        elif model == "Logan":
-            res = logan_dvr_map(start, end, ref_tac, data, mask=mask, tstar_min=settings.tstar_min)
-        elif model == "MRTM2":
-            res = mrtm2_dvr_map(start, end, ref_tac, data, float(k2p), mask=mask)
-        else:
-            res = suvr_map(start, end, ref_tac, data, mask=mask, window=settings.suvr_window_min)
+        shared = {"k2prime": k2p, "delay_min": delay_min}
+        res = fit_voxelwise(model, fit_data, data, mask, options, shared)
         maps = dict(res.maps)
         if "BPND" in maps and "DVR" not in maps:
             maps["DVR"] = maps["BPND"] + 1.0

@@ -1,0 +1,116 @@
+"""Adapters from the registry's ``(FitData, FitOptions)`` calls to each model's own functions.
+
+Regional adapters return one result per TAC; voxel-wise adapters a
+:class:`~tspo_bidsapp.kinetics.voxelwise.VoxelwiseResult`. No defaults are set here: they live
+in the model modules (``tstar``), the registry's rules (``k2'``, delay) or :class:`FitOptions`.
+"""
+
+from __future__ import annotations
+
+from tspo_bidsapp.kinetics.bfm import fit_srtm2_bfm, fit_srtm_bfm
+from tspo_bidsapp.kinetics.frames import InterpolatedReference
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN, fit_logan, logan_dvr_map
+from tspo_bidsapp.kinetics.mrtm import DEFAULT_MRTM_TSTAR_MIN, fit_mrtm2, mrtm2_dvr_map
+from tspo_bidsapp.kinetics.plasma import PlasmaFrames
+from tspo_bidsapp.kinetics.plasma_bfm import one_tcm_bfm
+from tspo_bidsapp.kinetics.plasma_compartment import fit_compartment
+from tspo_bidsapp.kinetics.plasma_graphical import (
+    DEFAULT_PLASMA_TSTAR_MIN,
+    fit_graphical,
+    graphical_vt_map,
+)
+from tspo_bidsapp.kinetics.srtm import fit_srtm_regions
+from tspo_bidsapp.kinetics.srtm2 import fit_srtm2
+from tspo_bidsapp.kinetics.suvr import fit_suvr
+from tspo_bidsapp.kinetics.suvr import suvr_map as _suvr_map
+
+__all__ = ["DEFAULT_MRTM_TSTAR_MIN", "DEFAULT_PLASMA_TSTAR_MIN", "DEFAULT_TSTAR_MIN"]
+
+
+def srtm(d, o):
+    return fit_srtm_regions(d.start_min, d.end_min, d.ref_tac, d.tacs, weights=o.weights)
+
+
+def srtm2(d, o):
+    ref = InterpolatedReference(d.start_min, d.end_min, d.ref_tac)
+    return [fit_srtm2(ref.start, ref.end, ref, y, o.k2prime, weights=o.weights, region=n)
+            for n, y in d.tacs.items()]  # fmt: skip
+
+
+def logan(d, o):
+    return [fit_logan(d.start_min, d.end_min, d.ref_tac, y, k2prime=o.k2prime,
+                      tstar_min=o.tstar_min, weights=o.weights, region=n)
+            for n, y in d.tacs.items()]  # fmt: skip
+
+
+def mrtm2(d, o):
+    return [fit_mrtm2(d.start_min, d.end_min, d.ref_tac, y, o.k2prime, tstar_min=o.tstar_min,
+                      weights=o.weights, region=n)
+            for n, y in d.tacs.items()]  # fmt: skip
+
+
+def suvr(d, o):
+    return [fit_suvr(d.start_min, d.end_min, d.ref_tac, y, window=o.suvr_window_min, region=n)
+            for n, y in d.tacs.items()]  # fmt: skip
+
+
+def srtm_map(d, data, mask, o):
+    return fit_srtm_bfm(d.start_min, d.end_min, d.ref_tac, data, mask=mask, weights=o.weights)
+
+
+def srtm2_map(d, data, mask, o):
+    return fit_srtm2_bfm(d.start_min, d.end_min, d.ref_tac, data, float(o.k2prime), mask=mask,
+                         weights=o.weights)  # fmt: skip
+
+
+def logan_map(d, data, mask, o):
+    return logan_dvr_map(d.start_min, d.end_min, d.ref_tac, data, k2prime=o.k2prime,
+                         tstar_min=o.tstar_min, weights=o.weights, mask=mask)  # fmt: skip
+
+
+def mrtm2_map(d, data, mask, o):
+    return mrtm2_dvr_map(d.start_min, d.end_min, d.ref_tac, data, float(o.k2prime),
+                         tstar_min=o.tstar_min, weights=o.weights, mask=mask)  # fmt: skip
+
+
+def suvr_map(d, data, mask, o):
+    return _suvr_map(d.start_min, d.end_min, d.ref_tac, data, mask=mask, window=o.suvr_window_min)
+
+
+def _frames(d, o) -> PlasmaFrames:
+    return PlasmaFrames(d.input_function, d.start_min, d.end_min, delay_min=o.delay_min)
+
+
+def _compartment(model):
+    def fit(d, o):
+        pf = _frames(d, o)
+        return [fit_compartment(pf, y, model, weights=o.weights, vb=o.vb, region=n)
+                for n, y in d.tacs.items()]  # fmt: skip
+
+    return fit
+
+
+def _graphical(model):
+    def fit(d, o):
+        pf = _frames(d, o)
+        vb = 0.0 if o.vb is None else o.vb
+        return [fit_graphical(pf, y, model, tstar_min=o.tstar_min, weights=o.weights, vb=vb,
+                              region=n) for n, y in d.tacs.items()]  # fmt: skip
+
+    def voxelwise(d, data, mask, o):
+        vb = 0.0 if o.vb is None else o.vb
+        return graphical_vt_map(_frames(d, o), data, model, tstar_min=o.tstar_min,
+                                weights=o.weights, vb=vb, mask=mask)  # fmt: skip
+
+    return fit, voxelwise
+
+
+def one_tcm_map(d, data, mask, o):
+    return one_tcm_bfm(_frames(d, o), data, vb=o.vb, weights=o.weights, mask=mask)
+
+
+one_tcm = _compartment("1tcm")
+two_tcm = _compartment("2tcm")
+two_tcm_1k = _compartment("2tcm1k")
+logan_plasma, logan_plasma_map = _graphical("logan-plasma")
+ma1, ma1_map = _graphical("ma1")
