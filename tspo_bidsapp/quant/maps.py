@@ -22,13 +22,13 @@ from tspo_bidsapp.quant.regional import ModelSettings
 
 #: Measures written for each model (``meas-`` entity of ``_mimap.nii.gz``).
 MAP_MEASURES: dict[str, tuple[str, ...]] = {
-    "SRTM": ("BPND", "DVR", "R1", "k2"),
-    "SRTM2": ("BPND", "DVR", "R1", "k2"),
+    "SRTM": ("BPND", "DVR", "R1", "k2", "edge"),
+    "SRTM2": ("BPND", "DVR", "R1", "k2", "edge"),
     "Logan": ("DVR", "BPND"),
     "MRTM2": ("DVR", "BPND"),
     "SUVR": ("SUVR",),
 }
-MEASURE_UNITS = {"BPND": "1", "DVR": "1", "R1": "1", "k2": "1/min", "SUVR": "1"}
+MEASURE_UNITS = {"BPND": "1", "DVR": "1", "R1": "1", "k2": "1/min", "SUVR": "1", "edge": "1"}
 
 
 def voxelwise_maps(
@@ -65,6 +65,8 @@ def voxelwise_maps(
         maps = dict(res.maps)
         if "BPND" in maps and "DVR" not in maps:
             maps["DVR"] = maps["BPND"] + 1.0
+        if "edge" in maps:  # 1 where the basis-function optimum is on the grid's edge
+            maps["edge"] = np.where(np.isnan(maps["BPND"]), np.nan, maps["edge"])
         for meas in MAP_MEASURES[model]:
             out[(model, meas)] = np.asarray(maps[meas], np.float32)
         info[model] = {
