@@ -29,35 +29,48 @@ from tspo_bidsapp.kinetics.voxelwise import (
 )
 
 DEFAULT_FWHM_VOX = 1.5  # smoothing of the prior, voxels (best of 1.5/2.5/4 on our phantom)
-_PENALISED = 3  # R1, k2 and k2a all carry the spatial prior
+_PENALISED = 3  # R1, k2 and k2a all carry the spatial prior (ridge factor = their number)
 
 
 def smooth_within_mask(data: np.ndarray, mask: np.ndarray, fwhm_vox: float) -> np.ndarray:
     """Gaussian smoothing of every frame of ``data`` (x, y, z, frames), normalised within ``mask``.
 
-    Voxels outside the mask do not leak in: ``G*(m y) / G*m``. float32 result.
+    Voxels outside the mask do not leak in: ``G*(m y) / G*m``; only the mask's bounding box
+    (plus the kernel radius) is filtered. float32 result, 0 outside the mask.
     """
     sigma = float(fwhm_vox) / np.sqrt(8.0 * np.log(2.0))
-    m = np.asarray(mask, np.float32)
-    norm = gaussian_filter(m, sigma, mode="constant")
-    out = np.empty(data.shape, np.float32)
+    mask = np.asarray(mask, bool)
+    out = np.zeros(data.shape, np.float32)
+    if not mask.any():
+        return out
+    pad = int(np.ceil(3.0 * sigma))
+    box = tuple(slice(max(int(i.min()) - pad, 0), int(i.max()) + pad + 1) for i in np.nonzero(mask))
+    m = mask[box].astype(np.float32)
+    norm = gaussian_filter(m, sigma, mode="constant", truncate=3.0)
+    sub = out[box]
     for f in range(data.shape[-1]):  # one 3-D filter per frame, not per voxel
-        gaussian_filter(np.nan_to_num(data[..., f] * m), sigma, output=out[..., f], mode="constant")
+        frame = np.nan_to_num(np.asarray(data[box + (f,)], np.float32) * m)
+        gaussian_filter(frame, sigma, output=sub[..., f], mode="constant", truncate=3.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out /= norm[..., None]
-    out[~np.asarray(mask, bool)] = 0
+        sub /= norm[..., None]
+    sub[~mask[box]] = 0
     return out
 
 
 def _solve3(xtx: np.ndarray, xty: np.ndarray) -> np.ndarray:
-    """Batched solve of (n, 3, 3) x = (n, 3), diagonally scaled; singular systems give NaN."""
+    """Batched symmetric 3x3 solve by cofactors (diagonally scaled); singular systems give NaN."""
     d = np.sqrt(np.einsum("nii->ni", xtx))
     with np.errstate(divide="ignore", invalid="ignore"):
-        scaled = xtx / (d[:, :, None] * d[:, None, :])
-        ok = np.all(d > 0, axis=1) & (np.abs(np.linalg.det(np.nan_to_num(scaled))) > 1e-12)
-    scaled[~ok] = np.eye(3)
-    beta = np.linalg.solve(scaled, np.where(ok[:, None], xty / d, 0.0)[..., None])[..., 0] / d
-    beta[~ok] = np.nan
+        m = xtx / (d[:, :, None] * d[:, None, :])
+        r = xty / d
+        a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+        e, f, i = m[:, 1, 1], m[:, 1, 2], m[:, 2, 2]
+        co = np.stack([e * i - f * f, c * f - b * i, b * f - c * e,
+                       a * i - c * c, b * c - a * f, a * e - b * b], axis=1)  # fmt: skip
+        det = a * co[:, 0] + b * co[:, 1] + c * co[:, 2]
+        adj = co[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]].reshape(-1, 3, 3)
+        beta = np.einsum("nij,nj->ni", adj, r) / det[:, None] / d
+    beta[~(np.abs(det) > 1e-12)] = np.nan
     return beta
 
 
@@ -74,6 +87,11 @@ def _normal_equations(ref, iref, x3, y, w):
     xtx[:, 2, 2] = (x3 * x3) @ w
     xty = np.stack([y @ cols[0], y @ cols[1], (x3 * y) @ w], axis=1)
     return xtx, xty
+
+
+def _wrss(beta, xtx, xty, yy):
+    """Weighted RSS from the normal equations: ``y'Wy - 2 β'X'Wy + β'X'WXβ``."""
+    return yy - 2 * np.einsum("ni,ni->n", beta, xty) + np.einsum("ni,nij,nj->n", beta, xtx, beta)
 
 
 @np.errstate(divide="ignore", invalid="ignore")
@@ -120,25 +138,23 @@ def fit_srtm_lrsc(
         xtx_s, xty_s = _normal_equations(ref, iref, x3, ys.astype(np.float64), w)
         prior = _solve3(xtx_s, xty_s)
         xtx, xty = _normal_equations(ref, iref, x3, y, w)
+        yy = (y * y) @ w
         beta_ls = _solve3(xtx, xty)
-        design = np.stack(np.broadcast_arrays(ref, iref, x3), axis=1)  # (n, 3, frames)
-        resid = y - np.einsum("njf,nj->nf", design, beta_ls)
-        s2 = ((resid * resid) @ w) / max(n_par, 1)
-        h = np.zeros_like(prior)
-        h[:, :_PENALISED] = _PENALISED * s2[:, None] / (prior - beta_ls)[:, :_PENALISED] ** 2
+        s2 = _wrss(beta_ls, xtx, xty, yy) / max(n_par, 1)
+        h = _PENALISED * s2[:, None] / (prior - beta_ls) ** 2
         h = np.nan_to_num(h, nan=0.0, posinf=0.0)
+        ridge = xtx.copy()
         idx = np.arange(3)
-        xtx[:, idx, idx] += h
-        beta = _solve3(xtx, xty + h * np.nan_to_num(prior))
+        ridge[:, idx, idx] += h
+        beta = _solve3(ridge, xty + h * np.nan_to_num(prior))
         r1, k2, k2a = beta.T
-        resid = y - np.einsum("njf,nj->nf", design, beta)
         vals = {
             "R1": r1,
             "k2": k2,
             "BPND": k2 / k2a - 1.0,
             "k2a": k2a,
             "k2prime": k2 / r1,
-            "wrss": (resid * resid) @ w,
+            "wrss": _wrss(beta, xtx, xty, yy),
         }
         for n in names:
             out[n][sl] = np.where(ok, vals[n], np.nan)
