@@ -29,6 +29,7 @@ from tspo_bidsapp.kinetics.voxelwise import (
 )
 
 DEFAULT_FWHM_VOX = 1.5  # smoothing of the prior, voxels (best of 1.5/2.5/4 on our phantom)
+_FRAMES_PER_PASS = 4  # frames smoothed together (memory vs. speed of the 1-D passes)
 _PENALISED = 3  # R1, k2 and k2a all carry the spatial prior (ridge factor = their number)
 
 
@@ -58,10 +59,12 @@ def smooth_within_mask(data: np.ndarray, mask: np.ndarray, fwhm_vox: float) -> n
         return correlate1d(block, kernel, axis=2, mode="constant", output=output)
 
     norm = smooth(inside.astype(np.float32))
-    masked = np.multiply(data[box], inside[..., None], dtype=np.float32)
-    np.nan_to_num(masked, copy=False)
     sub = out[box]
-    smooth(masked, output=sub)
+    for lo in range(0, data.shape[-1], _FRAMES_PER_PASS):  # bounded memory: a few frames a pass
+        frames = slice(lo, min(lo + _FRAMES_PER_PASS, data.shape[-1]))
+        masked = np.multiply(data[box + (frames,)], inside[..., None], dtype=np.float32)
+        np.nan_to_num(masked, copy=False)
+        smooth(masked, output=sub[..., frames])
     with np.errstate(divide="ignore", invalid="ignore"):
         sub /= norm[..., None]
     sub[~inside] = 0
