@@ -80,6 +80,14 @@ def test_bad_voxels_masks_and_chunks(setup):
     full = fit_srtm_bfm(start, end, ref.values, np.asfortranarray(data), mask=mask, chunk_voxels=64)
     np.testing.assert_array_equal(np.isnan(full["BPND"]), np.isnan(res["BPND"]))
     np.testing.assert_allclose(full["BPND"], res["BPND"], rtol=1e-5, equal_nan=True)
+    holes = mask.copy()
+    holes.reshape(-1)[[1, 4]] = False  # gathered (copied) chunks are weighted in place
+    before = data.copy()
+    gathered = fit_srtm_bfm(start, end, ref.values, data, mask=holes, chunk_voxels=5)
+    np.testing.assert_array_equal(data, before)  # the input is never modified
+    np.testing.assert_allclose(
+        gathered["BPND"][holes], res["BPND"][holes], rtol=1e-5, equal_nan=True
+    )
 
 
 def test_edge_flag(setup):

@@ -203,7 +203,10 @@ def _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info) -> 
     for sl, block in chunks:
         ok = valid_tacs(block, durations)
         n_invalid += int(np.count_nonzero(~ok))
-        yw = np.asarray(block, dtype=dtype) * sw_t
+        if block.dtype == dtype and block.flags.owndata and block.flags.writeable:
+            yw = np.multiply(block, sw_t, out=block)  # a gathered copy: weight it in place
+        else:
+            yw = np.multiply(block, sw_t, dtype=dtype)
         yw[~ok] = 0
         best, vals = solve(yw)
         for n in names:
