@@ -80,6 +80,14 @@ def test_bad_voxels_masks_and_chunks(setup):
     full = fit_srtm_bfm(start, end, ref.values, np.asfortranarray(data), mask=mask, chunk_voxels=64)
     np.testing.assert_array_equal(np.isnan(full["BPND"]), np.isnan(res["BPND"]))
     np.testing.assert_allclose(full["BPND"], res["BPND"], rtol=1e-5, equal_nan=True)
+    holes = mask.copy()
+    holes.reshape(-1)[[1, 4]] = False  # gathered (copied) chunks are weighted in place
+    before = data.copy()
+    gathered = fit_srtm_bfm(start, end, ref.values, data, mask=holes, chunk_voxels=5)
+    np.testing.assert_array_equal(data, before)  # the input is never modified
+    np.testing.assert_allclose(
+        gathered["BPND"][holes], res["BPND"][holes], rtol=1e-5, equal_nan=True
+    )
 
 
 def test_edge_flag(setup):
@@ -103,3 +111,25 @@ def test_srtm2_with_true_k2prime(setup):
     assert np.all(res["k2prime"] == pytest.approx(k2p))
     with pytest.raises(ValueError, match="k2prime"):
         fit_srtm2_bfm(start, end, ref.values, data, -1.0)
+
+
+def test_noisy_fit_is_the_exhaustive_best_and_wrss_is_the_residual(setup):
+    """Noisy curves (one fit has a negative θ2): the projection shortcut picks the basis an
+    explicit least-squares fit of every basis function would pick, and ``wrss`` is its residual."""
+    start, end, ref = setup
+    rng = np.random.default_rng(4)
+    data = _targets(ref, R1, K2, BP)
+    data = data * (1 + 0.2 * rng.standard_normal(data.shape))
+    w = end - start
+    w = w / w.max()
+    res = fit_srtm_bfm(start, end, ref.values, data, n_basis=50, dtype=np.float64)
+    grid = theta3_grid(0.01, 0.6, 50)
+    basis = ref.conv_frames_many(grid)
+    for i, y in enumerate(data):
+        rss = []
+        for b in basis:
+            design = np.column_stack([ref.values, b]) * np.sqrt(w)[:, None]
+            theta, *_ = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)
+            rss.append(np.sum((design @ theta - y * np.sqrt(w)) ** 2))
+        assert res["k2a"][i] == pytest.approx(grid[int(np.argmin(rss))])
+        assert res["wrss"][i] == pytest.approx(min(rss), rel=1e-8)

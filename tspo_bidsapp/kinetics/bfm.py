@@ -90,29 +90,22 @@ def fit_srtm_bfm(
     perp = basis - alpha[:, None] * q0
     beta = np.linalg.norm(perp, axis=1)
     q = perp / beta[:, None]
-    q0_t, q_t = q0.astype(dtype), q.astype(dtype)
-    qT = np.ascontiguousarray(q_t.T)
+    q0_t, qT = q0.astype(dtype), np.ascontiguousarray(q.T, dtype=dtype)
 
     def solve(yw):
-        proj = yw @ qT  # (voxels, n_basis)
-        np.multiply(proj, proj, out=proj)
-        best = np.argmax(proj, axis=1)
-        del proj
-        qb = q_t[best]
+        best, c = _best_projection(yw @ qT)  # (voxels, n_basis) projections, signed
         a = yw @ q0_t
-        c = np.einsum("ij,ij->i", yw, qb)
         theta2 = c / beta[best]
         theta1 = (a - theta2 * alpha[best]) / rho
         theta3 = grid[best]
         k2 = theta2 + theta1 * theta3
-        resid = yw - a[:, None] * q0_t - c[:, None] * qb
         return best, {
             "R1": theta1,
             "k2": k2,
             "BPND": k2 / theta3 - 1.0,
             "k2a": theta3,
             "k2prime": k2 / theta1,
-            "wrss": np.einsum("ij,ij->i", resid, resid),
+            "wrss": _wrss(yw, a, c),
         }
 
     return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, {"model": "srtm_bfm"})
@@ -147,17 +140,12 @@ def fit_srtm2_bfm(
     basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
     norm = np.linalg.norm(basis, axis=1)
     unit = basis / norm[:, None]
-    unit_t = unit.astype(dtype)
-    unitT = np.ascontiguousarray(unit_t.T)
+    unitT = np.ascontiguousarray(unit.T, dtype=dtype)
 
     def solve(yw):
-        proj = yw @ unitT  # signed projections; R1 >= 0 means maximise the positive part
-        best = np.argmax(proj, axis=1)
-        p = np.take_along_axis(proj, best[:, None], axis=1)[:, 0]
-        del proj
+        best, p = _best_projection(yw @ unitT, signed=False)  # R1 >= 0: the positive part
         p = np.clip(p, 0, None)
         r1 = p / norm[best]
-        resid = yw - p[:, None] * unit_t[best]
         k2a = grid[best]
         return best, {
             "R1": r1,
@@ -165,11 +153,36 @@ def fit_srtm2_bfm(
             "BPND": r1 * k2prime / k2a - 1.0,
             "k2a": k2a,
             "k2prime": np.full(r1.shape, k2prime),
-            "wrss": np.einsum("ij,ij->i", resid, resid),
+            "wrss": _wrss(yw, p),
         }
 
     info = {"model": "srtm2_bfm", "k2prime": float(k2prime)}
     return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info)
+
+
+def _best_projection(proj: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column of the largest projection (largest magnitude if ``signed``) and its value.
+
+    Read-only reductions over ``proj``: no squared copy, no gather of basis vectors afterwards.
+    """
+    rows = np.arange(proj.shape[0])
+    best = np.argmax(proj, axis=1)
+    value = proj[rows, best]
+    if signed:
+        low = np.argmin(proj, axis=1)
+        low_value = proj[rows, low]
+        use_low = -low_value > value
+        best = np.where(use_low, low, best)
+        value = np.where(use_low, low_value, value)
+    return best, value
+
+
+def _wrss(yw: np.ndarray, *projections: np.ndarray) -> np.ndarray:
+    """Weighted RSS from orthonormal projections: ``|y|² - Σ p²`` (clipped at 0 for round-off)."""
+    out = np.einsum("ij,ij->i", yw, yw).astype(np.float64)
+    for p in projections:
+        out -= np.square(p, dtype=np.float64)
+    return np.clip(out, 0.0, None)
 
 
 def _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info) -> VoxelwiseResult:
@@ -190,7 +203,10 @@ def _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info) -> 
     for sl, block in chunks:
         ok = valid_tacs(block, durations)
         n_invalid += int(np.count_nonzero(~ok))
-        yw = np.asarray(block, dtype=dtype) * sw_t
+        if block.dtype == dtype and block.flags.owndata and block.flags.writeable:
+            yw = np.multiply(block, sw_t, out=block)  # a gathered copy: weight it in place
+        else:
+            yw = np.multiply(block, sw_t, dtype=dtype)
         yw[~ok] = 0
         best, vals = solve(yw)
         for n in names:

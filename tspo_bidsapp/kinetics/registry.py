@@ -84,8 +84,8 @@ _GRAPH = ("VT", "intercept", "vB", "tstar_min", "delay_min", "wrss", "aic", "n_f
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("SRTM", REFERENCE, rm.srtm, rm.srtm_map, ("BPND", "DVR", "R1", "k2")),
-        ModelSpec("SRTM2", REFERENCE, rm.srtm2, rm.srtm2_map, ("BPND", "DVR", "R1", "k2"),
+        ModelSpec("SRTM", REFERENCE, rm.srtm, rm.srtm_map, ("BPND", "DVR", "R1", "k2", "edge")),
+        ModelSpec("SRTM2", REFERENCE, rm.srtm2, rm.srtm2_map, ("BPND", "DVR", "R1", "k2", "edge"),
                   needs_k2prime=True),
         ModelSpec("Logan", REFERENCE, rm.logan, rm.logan_map, ("DVR", "BPND"),
                   tstar_default=rm.DEFAULT_TSTAR_MIN, logan_type=True),
@@ -108,7 +108,7 @@ MODELS: dict[str, ModelSpec] = {
     )
 }  # fmt: skip
 MEASURE_UNITS = {"BPND": "1", "DVR": "1", "R1": "1", "k2": "1/min", "SUVR": "1",
-                 "VT": "mL/cm3", "K1": "mL/cm3/min"}  # fmt: skip
+                 "VT": "mL/cm3", "K1": "mL/cm3/min", "edge": "1"}  # fmt: skip
 
 
 def get_model(name: str) -> ModelSpec:

@@ -48,6 +48,11 @@ def voxelwise_maps(
         maps = dict(res.maps)
         if "BPND" in maps and "DVR" not in maps:
             maps["DVR"] = maps["BPND"] + 1.0
+        if (
+            "edge" in MAP_MEASURES[model]
+        ):  # 1 where the basis-function optimum is on the grid's edge
+            first = maps[MAP_MEASURES[model][0]]
+            maps["edge"] = np.where(np.isnan(first), np.nan, maps["edge"])
         for meas in MAP_MEASURES[model]:
             out[(model, meas)] = np.asarray(maps[meas], np.float32)
         info[model] = {
