@@ -15,13 +15,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import pandas as pd
 
 from tspo_bidsapp.config import write_text_atomic
-from tspo_bidsapp.group import controls, longitudinal, report, voxelwise
+from tspo_bidsapp.group import controls, longitudinal, report, voxelmaps
 from tspo_bidsapp.group.collect import FIT_KEYS, Collection
-from tspo_bidsapp.group.stats import CONTRASTS, family_statistics
+from tspo_bidsapp.group.stats import family_statistics
 from tspo_bidsapp.group.tables import (
     attach_participants,
     baseline_rows,
@@ -30,6 +29,7 @@ from tspo_bidsapp.group.tables import (
     primary_measure,
     study_table,
 )
+from tspo_bidsapp.group.voxelwise import CLUSTER_FORMING_P, DEFAULT_PERMUTATIONS
 from tspo_bidsapp.io.participants import ParticipantInfo
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
@@ -46,6 +46,9 @@ class GroupOptions:
     min_group_size: int = 3
     lesion_match_mm: float = 5.0
     voxelwise: bool = False
+    smoothing_fwhm: float | None = None
+    n_perm: int = DEFAULT_PERMUTATIONS
+    cluster_p: float = CLUSTER_FORMING_P
     session_label: tuple[str, ...] = ()
     tracer_label: tuple[str, ...] = ()
     work_dir: Path | None = None
@@ -60,6 +63,8 @@ class GroupOptions:
             min_group_size=int(getattr(config, "min_group_size", 3)),
             lesion_match_mm=float(getattr(config, "lesion_match_mm", 5.0)),
             voxelwise=bool(getattr(config, "group_voxelwise", False)),
+            smoothing_fwhm=getattr(config, "group_smoothing_fwhm", None),
+            n_perm=int(getattr(config, "group_permutations", None) or DEFAULT_PERMUTATIONS),
             session_label=tuple(getattr(config, "session_label", ())),
             tracer_label=tuple(getattr(config, "tracer_label", ())),
             work_dir=getattr(config, "work_dir", None),
@@ -167,72 +172,6 @@ def controls_parameters(
     return written
 
 
-def run_voxelwise(coll: Collection, long: pd.DataFrame, group_dir: Path, options: GroupOptions):
-    """Warp first-session maps to MNI152 and fit the second-level models; returns z-maps."""
-    template, mask = voxelwise.mni_template()
-    cache = Path(options.work_dir or group_dir.parent.parent / "work") / "group_mni"
-    out_dir = group_dir / "voxelwise"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = one_per_participant(long)
-    runs = runs[~runs["excluded"].astype(bool)].drop_duplicates(list(FIT_KEYS))
-    zmaps = []
-    for (tracer, model, ref), part in runs.groupby(list(FAMILY)):
-        for meas in ("DVR", "BPND"):
-            images, rows = [], []
-            for row in part.itertuples():
-                key = (row.participant_id, row.session, tracer, row.rec, row.run, model, ref, meas)
-                anat = coll.anat_for(row.participant_id, row.session)
-                if key not in coll.maps or "t1w" not in anat:
-                    continue
-                fwd = voxelwise.register_to_template(anat["t1w"], anat.get("brain_mask"),
-                                                     template, cache, threads=options.threads)  # fmt: skip
-                images.append(voxelwise.warp_to_template(coll.maps[key], fwd, template))
-                rows.append(row)
-            if len(images) < 3:
-                continue
-            info = pd.DataFrame([r._asdict() for r in rows]).reset_index(drop=True)
-            stem = (
-                f"tracer-{tracer}_model-{model}" + (f"_ref-{ref}" if ref else "") + f"_meas-{meas}"
-            )
-            zmaps += _voxelwise_models(images, info, out_dir, stem, genotype_sensitive(tracer),
-                                       options)  # fmt: skip
-    return zmaps
-
-
-def _voxelwise_models(images, info, out_dir, stem, adjust_genotype, options) -> list[Path]:
-    out = []
-    counts = info["group"].value_counts()
-    keep = info["group"].map(counts) >= options.min_group_size
-    sel = [img for img, k in zip(images, keep, strict=True) if k]
-    design = voxelwise.group_design(info[keep].reset_index(drop=True),
-                                    adjust_genotype=adjust_genotype)  # fmt: skip
-    for a, b in CONTRASTS:
-        if a in design.columns and b in design.columns:
-            vec = voxelwise.contrast_vector(design, a, b)
-            out += _save_maps(sel, design, vec, out_dir, f"{stem}_contrast-{b}minus{a}", options)
-    pts = info[(info["group"] != "HC") & info["edss"].notna()].index
-    if len(pts) >= 5 and info.loc[pts, "edss"].nunique() >= 3:
-        design = voxelwise.edss_design(info.loc[pts].reset_index(drop=True))
-        vec = (design.columns == "edss").astype(float)
-        out += _save_maps([images[i] for i in pts], design, vec, out_dir, f"{stem}_contrast-EDSS",
-                          options)  # fmt: skip
-    return out
-
-
-def _save_maps(images, design, vec, out_dir, stem, options) -> list[Path]:
-    _, mask = voxelwise.mni_template()
-    z, thr, level = voxelwise.second_level(images, design, vec, mask, alpha=options.alpha)
-    zfile = out_dir / f"{stem}_stat-z_statmap.nii.gz"
-    nib.save(z, str(zfile))
-    nib.save(thr, str(out_dir / f"{stem}_stat-z_desc-fdr_statmap.nii.gz"))
-    meta = {"design_columns": list(design.columns), "contrast": list(map(float, vec)),
-            "n": len(images), "threshold": "voxel-wise FDR (Benjamini-Hochberg), two-sided",
-            "alpha": options.alpha, "z_threshold": level}  # fmt: skip
-    write_text_atomic(zfile.with_name(zfile.name.replace(".nii.gz", ".json")),
-                      json.dumps(meta, indent=2) + "\n")  # fmt: skip
-    return [zfile]
-
-
 def analyse(
     coll: Collection,
     participants: dict[str, ParticipantInfo],
@@ -263,7 +202,11 @@ def analyse(
         _write_tsv(change, group_dir / "longitudinal_regions.tsv")
     if not lchange.empty:
         _write_tsv(lchange, group_dir / "longitudinal_lesions.tsv")
-    zmaps = run_voxelwise(coll, long, group_dir, options) if options.voxelwise else []
+    zmaps = []
+    if options.voxelwise:
+        runs = one_per_participant(long)
+        zmaps = voxelmaps.run_voxelwise(coll, runs[~runs["excluded"].astype(bool)], group_dir,
+                                        options)  # fmt: skip
     _report(group_dir, study, long, stats, zmaps)
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
