@@ -16,6 +16,7 @@ from tspo_bidsapp.config import Config, write_text_atomic
 from tspo_bidsapp.exitcodes import MissingInputError, NothingSelectedError
 from tspo_bidsapp.group.analysis import GroupOptions, analyse
 from tspo_bidsapp.group.collect import collect
+from tspo_bidsapp.group.monitoring import read_arms
 from tspo_bidsapp.group.status import (
     COLUMN_DESCRIPTIONS,
     ParticipantStatus,
@@ -70,5 +71,6 @@ def run_group(config: Config) -> int:
         participants,
         group_dir,
         GroupOptions.from_config(config),
+        arms=read_arms(config.bids_dir, labels),
     )
     return 0

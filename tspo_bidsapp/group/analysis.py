@@ -15,12 +15,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tspo_bidsapp.config import write_text_atomic
-from tspo_bidsapp.group import controls, longitudinal, report, voxelmaps
+from tspo_bidsapp.group import controls, longitudinal, monitoring, report, voxelmaps
 from tspo_bidsapp.group.collect import FIT_KEYS, Collection
-from tspo_bidsapp.group.stats import family_statistics
+from tspo_bidsapp.group.stats import STAT_REGIONS, family_statistics
 from tspo_bidsapp.group.tables import (
     attach_participants,
     baseline_rows,
@@ -48,6 +49,7 @@ class GroupOptions:
     voxelwise: bool = False
     smoothing_fwhm: float | None = None
     n_perm: int = DEFAULT_PERMUTATIONS
+    trv_percent: float | None = None
     cluster_p: float = CLUSTER_FORMING_P
     session_label: tuple[str, ...] = ()
     tracer_label: tuple[str, ...] = ()
@@ -65,6 +67,7 @@ class GroupOptions:
             voxelwise=bool(getattr(config, "group_voxelwise", False)),
             smoothing_fwhm=getattr(config, "group_smoothing_fwhm", None),
             n_perm=int(getattr(config, "group_permutations", None) or DEFAULT_PERMUTATIONS),
+            trv_percent=getattr(config, "test_retest_percent", None),
             session_label=tuple(getattr(config, "session_label", ())),
             tracer_label=tuple(getattr(config, "tracer_label", ())),
             work_dir=getattr(config, "work_dir", None),
@@ -86,6 +89,15 @@ def _write_tsv(table: pd.DataFrame, path: Path) -> Path:
     write_text_atomic(path, table.to_csv(sep="\t", index=False, na_rep="n/a",
                                          float_format="%.6g"))  # fmt: skip
     return path
+
+
+def first_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """First rec/run of every participant, session and tracer/model/ref."""
+    if table.empty:
+        return table
+    runs = table[list(FIT_KEYS)].drop_duplicates().sort_values(["rec", "run"])
+    return table.merge(runs.drop_duplicates(["participant_id", "session", "tracer", "model",
+                                             "ref"]), on=list(FIT_KEYS))  # fmt: skip
 
 
 def one_per_participant(table: pd.DataFrame) -> pd.DataFrame:
@@ -172,13 +184,42 @@ def controls_parameters(
     return written
 
 
+def monitoring_statistics(long: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:
+    """Paired / mixed-model change tests of the primary measure (first rec/run per session)."""
+    if long.empty:
+        return pd.DataFrame()
+    runs = first_runs(long[~long["excluded"].astype(bool)])
+    primary = runs["model"].map(primary_measure)
+    return monitoring.change_statistics(runs[runs["measure"] == primary], arms,
+                                        trv_percent=options.trv_percent,
+                                        regions=STAT_REGIONS)  # fmt: skip
+
+
+def individual_sdc(change: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:
+    """Arm, the one-participant smallest detectable change and whether a change exceeds it."""
+    change = change.merge(arms, on="participant_id", how="left")
+    found = change["tracer"].map(lambda t: monitoring.test_retest(t, options.trv_percent))
+    trv = found.str[0]
+    change["sdc_source"] = found.str[1]
+    sdc = trv.map(lambda v: monitoring.smallest_detectable_change(v) if v is not None else None)
+    change["sdc_percent"] = pd.to_numeric(sdc, errors="coerce")
+    change["beyond_sdc"] = np.where(change["sdc_percent"].notna(),
+                                    change["percent_change"].abs() > change["sdc_percent"],
+                                    None)  # fmt: skip
+    return change
+
+
 def analyse(
     coll: Collection,
     participants: dict[str, ParticipantInfo],
     group_dir: Path,
     options: GroupOptions,
+    arms: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Run every group analysis on collected outputs; returns the tables it wrote."""
+    """Run every group analysis on collected outputs; returns the tables it wrote.
+
+    ``arms``: participant_id -> arm (:func:`monitoring.read_arms`), for treatment monitoring.
+    """
     regional = attach_participants(_select(coll.regional, options), participants)
     phenos = attach_participants(_select(coll.phenotypes, options), participants)
     lesions = attach_participants(_select(coll.lesions, options), participants)
@@ -197,6 +238,11 @@ def analyse(
         return None if path is None else str(path)
 
     change = longitudinal.regional_change(long)
+    arms = pd.DataFrame(columns=["participant_id", "arm"]) if arms is None else arms
+    mon = monitoring_statistics(long, arms, options)
+    if not mon.empty:
+        _write_tsv(mon, group_dir / "longitudinal_statistics.tsv")
+        change = individual_sdc(change, arms, options)
     lchange = longitudinal.lesion_change(lesions, morph_of, max_mm=options.lesion_match_mm)
     if not change.empty:
         _write_tsv(change, group_dir / "longitudinal_regions.tsv")
@@ -211,7 +257,7 @@ def analyse(
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
     return {"study": study, "long": long, "statistics": stats, "longitudinal": change,
-            "lesion_change": lchange}  # fmt: skip
+            "lesion_change": lchange, "monitoring": mon}  # fmt: skip
 
 
 def _report(group_dir, study, long, stats, zmaps) -> None:
