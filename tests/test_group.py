@@ -14,7 +14,7 @@ import pytest
 from tspo_bidsapp.anat.labels import TSPOMS_LABELS, write_dseg_tsv
 from tspo_bidsapp.group import GroupOptions, analyse
 from tspo_bidsapp.group.collect import collect, parse_name
-from tspo_bidsapp.group.controls import normalised_region_tacs
+from tspo_bidsapp.group.controls import TooFewControls, class_thresholds, normalised_region_tacs
 from tspo_bidsapp.group.longitudinal import match_lesions
 from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.io.timing import FrameTiming
@@ -126,7 +126,7 @@ def study(tmp_path_factory):
     rng = np.random.default_rng(20240611)
     out = tmp_path_factory.mktemp("study") / "derivatives"
     people = _people(rng)
-    truth = {"nawm_voxels": [], "lesions": {}}
+    truth = {"nawm_voxels": {"HAB": [], "MAB": []}, "lesions": {}}
     for label, info in people.items():
         ses = "01"
         pet, anat = out / f"sub-{label}/ses-{ses}/pet", out / f"sub-{label}/ses-{ses}/anat"
@@ -137,7 +137,9 @@ def study(tmp_path_factory):
         if info.group == "HC":
             _tacs(pet / f"{stem}_seg-tspoms_desc-preproc_tacs.tsv", 1.0 + 0.1 * int(label))
             if info.tspo_genotype != "LAB":
-                truth["nawm_voxels"].append(_maps(pet, anat, stem, rng, values["NAWM"], 0.08))
+                truth["nawm_voxels"][info.tspo_genotype].append(
+                    _maps(pet, anat, stem, rng, values["NAWM"], 0.08)
+                )
             else:  # a LAB control's map must not enter the threshold
                 _maps(pet, anat, stem, rng, 0.5, 0.01)
         else:
@@ -250,16 +252,48 @@ def test_group_effects(results, study):
     assert not _row(stats, "putamen", "EDSS slope (patients)")["significant"]
 
 
-def test_active_threshold_from_controls(results, study):
+def test_active_threshold_per_binding_class(results, study):
+    """PBR28: HAB and MAB controls bind differently (MAB 0.10 DVR lower): one threshold per
+    class, each mean + 2 SD of that class's NAWM voxels; no pooled threshold."""
     group_dir, _ = results
     _, _, truth = study
-    meta = json.loads(
-        (group_dir / "tracer-PBR28_model-SRTM_ref-cerebellum_desc-activethreshold.json").read_text()
-    )
-    voxels = np.concatenate(truth["nawm_voxels"]).astype(np.float64)
-    expect = voxels.mean() + 2.0 * voxels.std(ddof=1)
-    assert meta["threshold_dvr"] == pytest.approx(expect, rel=1e-5)
-    assert meta["n_controls"] == 10 and meta["n_voxels"] == voxels.size and meta["k"] == 2.0
+    stem = "tracer-PBR28_model-SRTM_ref-cerebellum_desc-activethreshold"
+    meta = json.loads((group_dir / f"{stem}.json").read_text())
+    assert "threshold_dvr" not in meta and "not used" in meta["pooled"]
+    means = {}
+    for cls in ("HAB", "MAB"):
+        voxels = np.concatenate(truth["nawm_voxels"][cls]).astype(np.float64)
+        expect = voxels.mean() + 2.0 * voxels.std(ddof=1)
+        part = json.loads((group_dir / f"{stem}{cls}.json").read_text())
+        assert part["threshold_dvr"] == pytest.approx(expect, rel=1e-5)
+        assert meta["binding_classes"][cls]["threshold_dvr"] == part["threshold_dvr"]
+        assert part["n_controls"] == 5 and part["n_voxels"] == voxels.size
+        means[cls] = part["mean"]
+    # the planted class difference, within 3 SE of 5 + 5 controls' regional noise
+    assert means["MAB"] - means["HAB"] == pytest.approx(MAB, abs=3 * NOISE * np.sqrt(2 / 5))
+
+
+def test_threshold_class_with_too_few_controls(study):
+    """A class below --min-controls carries the reason; no class usable -> refused."""
+    out, people, _ = study
+    coll = collect(out)
+    items, genotypes = [], []
+    for label, info in people.items():
+        anat = coll.anat_for(f"sub-{label}", "01")
+        key = (f"sub-{label}", "01", "PBR28", "", "", "SRTM", "cerebellum", "DVR")
+        if info.group == "HC" and info.tspo_genotype != "LAB":
+            items.append((label, coll.maps[key], anat["tspoms_dseg"], anat["tspoms_tsv"]))
+            genotypes.append(info.tspo_genotype)
+    keep = [i for i, g in enumerate(genotypes) if g == "HAB"] + [
+        i for i, g in enumerate(genotypes) if g == "MAB"
+    ][:2]
+    result = class_thresholds([items[i] for i in keep], [genotypes[i] for i in keep],
+                              min_controls=3)  # fmt: skip
+    assert result["binding_classes"]["HAB"]["n_controls"] == 5
+    mab = result["binding_classes"]["MAB"]
+    assert "threshold_dvr" not in mab and "2 healthy control(s) usable" in mab["reason"]
+    with pytest.raises(TooFewControls, match="HAB: .*5 healthy control.*MAB: "):
+        class_thresholds(items, genotypes, min_controls=6)
 
 
 def test_svca_classes_from_controls(results):
@@ -303,7 +337,7 @@ def test_too_few_controls_refused(study, tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     analyse(collect(out), people, tmp_path, GroupOptions(min_controls=11))
     assert not list(tmp_path.glob("tracer-*"))
-    assert "10 healthy control(s) usable, at least 11 needed" in caplog.text
+    assert "10 healthy control(s) usable, at least 11 needed" in caplog.text  # SVCA classes
     assert (tmp_path / "statistics.tsv").is_file()
 
 

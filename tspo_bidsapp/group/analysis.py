@@ -160,28 +160,47 @@ def controls_parameters(
         except controls.TooFewControls as exc:
             LOGGER.warning("tracer %s: %s", tracer, exc)
     for (tracer, model, ref), part in hc.groupby(list(FAMILY)):
-        items = []
-        for pid, ses, rec, run in part[["participant_id", "session", "rec", "run"]].drop_duplicates(
-        ).itertuples(index=False):  # fmt: skip
+        items, genotypes = [], []
+        cols = ["participant_id", "session", "rec", "run", "tspo_genotype"]
+        for pid, ses, rec, run, geno in part[cols].drop_duplicates(cols[:4]).itertuples(
+            index=False
+        ):  # fmt: skip
             dvr = coll.maps.get((pid, ses, tracer, rec, run, model, ref, "DVR"))
             anat = coll.anat_for(pid, ses)
             if dvr is not None and "tspoms_dseg" in anat:
                 items.append((pid, dvr, anat["tspoms_dseg"], anat.get("tspoms_tsv")))
+                genotypes.append(geno)
         if not items:
             continue
         name = f"tracer-{tracer}_model-{model}" + (f"_ref-{ref}" if ref else "")
-        try:
-            result = controls.threshold_from_controls(
-                items, k=options.active_k, min_controls=options.min_controls
-            )
-        except controls.TooFewControls as exc:
-            LOGGER.warning("%s: %s", name, exc)
-            continue
-        result |= {"tracer": tracer, "model": model, "ref": ref}
-        path = group_dir / f"{name}_desc-activethreshold.json"
-        write_text_atomic(path, json.dumps(result, indent=2) + "\n")
-        written.append(path)
+        written += _write_thresholds(group_dir, name, items, genotypes,
+                                     genotype_sensitive(tracer), options,
+                                     {"tracer": tracer, "model": model, "ref": ref})  # fmt: skip
     return written
+
+
+def _write_thresholds(group_dir, name, items, genotypes, per_class, options, keys) -> list[Path]:
+    """Pooled threshold (genotype-insensitive tracers) or one per binding class (HAB, MAB)."""
+    kw = {"k": options.active_k, "min_controls": options.min_controls}
+    try:
+        if not per_class:
+            result = controls.threshold_from_controls(items, **kw)
+        else:
+            result = controls.class_thresholds(items, genotypes, **kw)
+    except controls.TooFewControls as exc:
+        LOGGER.warning("%s: %s", name, exc)
+        return []
+    written = []
+    for cls, part in (result.get("binding_classes") or {}).items():
+        if "threshold_dvr" in part:
+            path = group_dir / f"{name}_desc-activethreshold{cls}.json"
+            write_text_atomic(path, json.dumps(part | keys, indent=2) + "\n")
+            written.append(path)
+        else:
+            LOGGER.warning("%s, %s controls: %s", name, cls, part["reason"])
+    path = group_dir / f"{name}_desc-activethreshold.json"
+    write_text_atomic(path, json.dumps(result | keys, indent=2) + "\n")
+    return [*written, path]
 
 
 def monitoring_statistics(long: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:

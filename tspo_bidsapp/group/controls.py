@@ -23,9 +23,15 @@ NaN outside a control's scan) and averaged. Written as ``tracer-<T>_desc-svca_cl
 controls' NAWM voxel DVR values pooled over controls
 (:func:`tspo_bidsapp.quant.phenotypes.active_threshold`), from the T1w-space DVR maps and the
 ``seg-tspoms`` NAWM label. Written as ``tracer-<T>_model-<M>_ref-<R>_desc-activethreshold.json``.
+For second-generation tracers binding differs by rs6971 genotype (MAB about 30 % below HAB;
+Owen et al. 2012 J Cereb Blood Flow Metab 32:1), so the threshold is derived per binding class
+(:func:`class_thresholds`): the JSON lists ``binding_classes`` (HAB, MAB: threshold or the
+reason it is missing) and has no pooled ``threshold_dvr``; each class with enough controls is
+also written as ``..._desc-activethreshold<HAB|MAB>.json`` (``threshold_dvr`` at the top, for
+``--active-threshold-file``).
 
-Neither is derived from fewer than ``min_controls`` controls: a warning names the shortfall
-and no file is written.
+Nothing is derived from fewer than ``min_controls`` controls (per class for the threshold): a
+warning names the shortfall and no file is written.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ CLASS_REGIONS: dict[str, str] = {
     "high_binding": "thalamus",
 }
 WM_REGION = "NAWM"
+#: rs6971 binding classes with usable specific binding (LAB are excluded upstream).
+BINDING_CLASSES = ("HAB", "MAB")
 
 
 class TooFewControls(ValueError):
@@ -177,4 +185,36 @@ def threshold_from_controls(
         "controls": per,
         "between_control_sd_of_means": float(pd.Series([p["mean"] for p in per]).std()),
         "reference": "Nylund et al. 2022 Brain Commun 4:fcab301",
+    }
+
+
+def class_thresholds(
+    items: list[tuple[str, Path, Path, Path | None]],
+    genotypes: list[str | None],
+    *,
+    k: float = 2.0,
+    min_controls: int = 3,
+) -> dict:
+    """Active thresholds per binding class; a class with too few controls carries a reason.
+
+    Raises :class:`TooFewControls` when no class has ``min_controls`` controls.
+    """
+    classes = {}
+    for cls in BINDING_CLASSES:
+        sel = [item for item, g in zip(items, genotypes, strict=True) if g == cls]
+        try:
+            classes[cls] = threshold_from_controls(sel, k=k, min_controls=min_controls)
+            classes[cls]["binding_class"] = cls
+        except TooFewControls as exc:
+            classes[cls] = {"binding_class": cls, "n_controls": len(sel), "reason": str(exc)}
+    if not any("threshold_dvr" in c for c in classes.values()):
+        raise TooFewControls("; ".join(f"{c}: {v['reason']}" for c, v in classes.items()))
+    other = sorted({str(g) for g in genotypes} - set(BINDING_CLASSES))
+    return {
+        "rule": f"mean + {k:g} SD of NAWM voxel DVR of healthy controls, per binding class",
+        "binding_classes": classes,
+        "pooled": "not used: binding differs between HAB and MAB (rs6971)",
+        "ignored_genotypes": other,
+        "reference": "Nylund et al. 2022 Brain Commun 4:fcab301; Owen et al. 2012 "
+        "J Cereb Blood Flow Metab 32:1",
     }
