@@ -369,3 +369,47 @@ def test_report_written(results):
     group_dir, _ = results
     text = (group_dir / "report.html").read_text()
     assert "data:image/png;base64" in text and "SPMS-HC" in text
+
+
+def test_families_and_reasons(results):
+    group_dir, tables = results
+    stats = tables["statistics"]
+    assert "deep-GM" not in set(stats["region"])  # its parts are tested instead
+    assert {"thalamus", "caudate", "putamen", "pallidum"} <= set(stats["region"])
+    tested = stats[stats["reason"] == ""]
+    assert tested["p"].notna().all()
+    untested = stats[stats["reason"] != ""]
+    assert untested["p"].isna().all()
+    # the additive genotype effect of the study: no group x genotype interaction on DVR
+    inter = stats[(stats["family"] == "interaction") & (stats["region"] == "NAWM")]
+    assert list(inter["contrast"]) == ["group x genotype (DVR)", "group x genotype (log DVR)"]
+    assert inter["p"].iloc[0] > 0.05
+    wide = pd.read_csv(group_dir / "study_table.tsv", sep="\t")
+    controls = wide[wide["group"] == "HC"]
+    assert controls["polvinen_predictor"].isna().all()
+    assert controls["polvinen_predictor_reason"].str.startswith("no lesion phenotype table").all()
+    patients = wide[(wide["group"] != "HC") & wide["n_lesions"].notna()]
+    assert patients["polvinen_predictor_reason"].isna().all()  # computed: empty reason
+
+
+def test_group_by_genotype_interaction_detected():
+    """MAB binding is half of HAB binding (BPND), so the SPMS-HC DVR difference is halved in
+    MAB: an interaction on the DVR scale; an additive genotype shift gives none."""
+    from tspo_bidsapp.group.stats import region_interaction_test
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for k in range(80):
+        group, geno = ("HC", "SPMS")[k % 2], ("HAB", "MAB")[(k // 2) % 2]
+        bp = (0.3 if group == "HC" else 0.6) * (1.0 if geno == "HAB" else 0.5)
+        rows.append({"group": group, "tspo_genotype": geno, "age": rng.uniform(30, 60),
+                     "sex": "FM"[k % 3 == 0], "bp": bp})  # fmt: skip
+    data = pd.DataFrame(rows)
+    noise = rng.normal(0, 0.04, len(data))
+    multiplicative = data.assign(value=1 + data["bp"] + noise)
+    additive = data.assign(value=1 + np.where(data["group"] == "HC", 0.3, 0.6)
+                           - 0.1 * (data["tspo_genotype"] == "MAB") + noise)  # fmt: skip
+    assert region_interaction_test(multiplicative)[0]["p"] < 1e-4
+    assert region_interaction_test(additive)[0]["p"] > 0.05
+    few = region_interaction_test(multiplicative[multiplicative["tspo_genotype"] == "HAB"])
+    assert "at least 3 HAB and 3 MAB" in few[0]["reason"]
