@@ -14,7 +14,12 @@ import pytest
 from tspo_bidsapp.anat.labels import TSPOMS_LABELS, write_dseg_tsv
 from tspo_bidsapp.group import GroupOptions, analyse
 from tspo_bidsapp.group.collect import collect, parse_name
-from tspo_bidsapp.group.controls import TooFewControls, class_thresholds, normalised_region_tacs
+from tspo_bidsapp.group.controls import (
+    ControlTACs,
+    TooFewControls,
+    class_thresholds,
+    svca_classes,
+)
 from tspo_bidsapp.group.longitudinal import match_lesions
 from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.io.timing import FrameTiming
@@ -74,15 +79,22 @@ def _kinpar(path, values: dict[str, float], genotype: str):
     )
 
 
-def _tacs(path, scale: float):
-    """Region TACs: a common shape per region; controls differ by a global scale."""
+def _tacs(path, scale: float, vascular_ok: bool = True):
+    """Region TACs: a common shape per region; controls differ by a global scale. The sidecar
+    carries the participant level's brain voxel mean/SD per frame and the vascular curve."""
     timing = FrameTiming.from_durations_s([60.0] * 5 + [300.0] * 11)
     t = timing.mid_min
     tacs = {r: scale * (BASE[r] * (1 - np.exp(-0.3 * t)) * np.exp(-0.02 * t) + 0.5 * np.exp(-t))
             for r in VOLUMES}  # fmt: skip
     tacs["choroid-plexus"] = scale * (5 * np.exp(-0.8 * t) + 0.6)
     write_tacs_tsv(timing, tacs, path)
-    return timing, tacs
+    norm = {"BrainVoxelMean": (scale * (1.1 * (1 - np.exp(-0.3 * t)) + 0.2)).tolist(),
+            "BrainVoxelSD": (scale * (0.3 + 0.5 * np.exp(-0.5 * t))).tolist(),
+            "VascularTAC": (scale * (8 * np.exp(-1.2 * t) + 0.1)).tolist(),
+            "VascularCheck": {"passed": vascular_ok,
+                              "reason": "" if vascular_ok else "late frames above tissue"}}  # fmt: skip
+    path.with_suffix(".json").write_text(json.dumps({"SVCANormalisation": norm}))
+    return timing, tacs, norm
 
 
 def _maps(pet, anat, stem, rng, mean, sd):
@@ -135,7 +147,8 @@ def study(tmp_path_factory):
                                           else 0.0) for r in BASE}  # fmt: skip
         _kinpar(pet / f"{stem}_model-SRTM_ref-cerebellum_kinpar.tsv", values, info.tspo_genotype)
         if info.group == "HC":
-            _tacs(pet / f"{stem}_seg-tspoms_desc-preproc_tacs.tsv", 1.0 + 0.1 * int(label))
+            _tacs(pet / f"{stem}_seg-tspoms_desc-preproc_tacs.tsv", 1.0 + 0.1 * int(label),
+                  vascular_ok=label != "03")  # fmt: skip
             if info.tspo_genotype != "LAB":
                 truth["nawm_voxels"][info.tspo_genotype].append(
                     _maps(pet, anat, stem, rng, values["NAWM"], 0.08)
@@ -297,39 +310,33 @@ def test_threshold_class_with_too_few_controls(study):
 
 
 def test_svca_classes_from_controls(results):
+    """Classes = region TACs (vascular TAC for blood) scaled per frame by the brain voxel mean
+    and SD the participant level wrote; the control whose vascular curve failed is skipped."""
     group_dir, _ = results
     time, classes = read_svca_classes(group_dir / "tracer-PBR28_desc-svca_classes.tsv")
     timing = FrameTiming.from_durations_s([60.0] * 5 + [300.0] * 11)
     np.testing.assert_allclose(time, timing.mid_min, rtol=1e-5)
     # controls differ only by a global scale: classes = the normalised curves of any one
-    _, tacs = _tacs(group_dir / "tmp_tacs.tsv", 1.0)
-    names = list(VOLUMES)
-    x = np.vstack([tacs[r] for r in names])
-    w = np.array([VOLUMES[r] for r in names])[:, None] / sum(VOLUMES.values())
-    mean = (w * x).sum(0)
-    sd = np.sqrt((w * (x - mean) ** 2).sum(0))
-    regions = {"grey_matter": "cortical-GM", "white_matter": "NAWM", "blood": "choroid-plexus",
-               "high_binding": "thalamus"}  # fmt: skip
+    _, tacs, norm = _tacs(group_dir / "tmp_tacs.tsv", 1.0)
+    mean, sd = np.array(norm["BrainVoxelMean"]), np.array(norm["BrainVoxelSD"])
+    curves = {"grey_matter": tacs["cortical-GM"], "white_matter": tacs["NAWM"],
+              "blood": np.array(norm["VascularTAC"]), "high_binding": tacs["thalamus"]}  # fmt: skip
     for k, name in enumerate(CLASS_NAMES):
-        np.testing.assert_allclose(
-            classes[:, k], (tacs[regions[name]] - mean) / sd, rtol=1e-5, atol=1e-4
-        )
+        np.testing.assert_allclose(classes[:, k], (curves[name] - mean) / sd, rtol=1e-5, atol=1e-4)
     meta = json.loads((group_dir / "tracer-PBR28_desc-svca_classes.json").read_text())
-    assert len(meta["Controls"]) == 10  # the LAB control is left out
-    assert classes[0, 2] == classes[:, 2].max()  # blood proxy peaks early
+    assert len(meta["Controls"]) == 9  # the LAB control is left out, sub-03 skipped
+    assert "late frames above tissue" in meta["SkippedControls"]["sub-03"]
+    assert classes[0, 2] == classes[:, 2].max()  # blood peaks early
 
 
-def test_normalisation_is_scale_free():
-    tacs = {"a": np.array([1.0, 2, 3]), "b": np.array([2.0, 2, 1]), "c": np.array([0.0, 1, 5])}
-    vol = {"a": 1.0, "b": 2.0, "c": 1.0}
-    one = normalised_region_tacs(tacs, vol)
-    two = normalised_region_tacs({k: 7 * v for k, v in tacs.items()}, vol)
-    for r in tacs:
-        np.testing.assert_allclose(one[r], two[r])
-    w = np.array([0.25, 0.5, 0.25])
-    stack = np.vstack([one[r] for r in "abc"])
-    np.testing.assert_allclose(w @ stack, 0, atol=1e-12)
-    np.testing.assert_allclose(w @ stack**2, 1, atol=1e-12)
+def test_svca_classes_need_the_voxel_normalisation(study, tmp_path):
+    out, _, _ = study
+    tsv = next(out.glob("sub-01/ses-01/pet/*_tacs.tsv"))
+    bare = tmp_path / tsv.name
+    bare.write_text(tsv.read_text())  # no sidecar
+    items = [ControlTACs(f"sub-{k}", bare, dict(VOLUMES)) for k in range(3)]
+    with pytest.raises(TooFewControls, match="0 healthy control.*no SVCANormalisation"):
+        svca_classes(items, min_controls=3)
 
 
 def test_too_few_controls_refused(study, tmp_path, caplog):
