@@ -144,6 +144,7 @@ def test_trial_through_the_group_level(tmp_path):
     change = tables["longitudinal"]
     assert {"arm", "sdc_percent", "beyond_sdc"} <= set(change.columns)
     assert change["sdc_percent"].iloc[0] == pytest.approx(19.65, abs=0.01)
+    assert "Treatment monitoring" in (group / "report.html").read_text()
     # a participant listed in two arms is an input error naming the file and column
     (bids / "sub-01" / "sub-01_sessions.tsv").write_text(
         "session_id\tarm\nses-01\tcontrol\nses-02\ttreated\n"

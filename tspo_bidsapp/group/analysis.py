@@ -272,14 +272,14 @@ def analyse(
         runs = one_per_participant(long)
         zmaps = voxelmaps.run_voxelwise(coll, runs[~runs["excluded"].astype(bool)], group_dir,
                                         options)  # fmt: skip
-    _report(group_dir, study, long, stats, zmaps)
+    _report(group_dir, study, long, stats, zmaps, mon)
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
     return {"study": study, "long": long, "statistics": stats, "longitudinal": change,
             "lesion_change": lchange, "monitoring": mon}  # fmt: skip
 
 
-def _report(group_dir, study, long, stats, zmaps) -> None:
+def _report(group_dir, study, long, stats, zmaps, mon) -> None:
     sections = [("Study table", report.table_html(study))]
     base = one_per_participant(long)
     for key, part in base.groupby(list(FAMILY)):
@@ -291,6 +291,10 @@ def _report(group_dir, study, long, stats, zmaps) -> None:
     if not stats.empty:
         shown = stats.drop(columns=["spearman_rho", "spearman_p"], errors="ignore")
         sections.append(("Statistics", report.table_html(shown.sort_values("p"))))
+    if not mon.empty:
+        shown = mon[mon["p"].notna()].drop(columns=["trv_source", "reason"])
+        sections.append(("Treatment monitoring (percent change, 95 % CI)",
+                         report.table_html(shown)))  # fmt: skip
     for z in zmaps:
         sections.append((z.name, report.map_plot(z, z.name)))
     report.write_report(group_dir / "report.html", sections)
