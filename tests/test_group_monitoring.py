@@ -152,3 +152,20 @@ def test_trial_through_the_group_level(tmp_path):
     with pytest.raises(InvalidBIDSError, match="several arms") as err:
         read_arms(bids, {"01"})
     assert err.value.field == "arm"
+
+
+def test_group_options_from_the_command_line(tmp_path):
+    from test_input_data import make_dataset
+
+    from tspo_bidsapp.cli.parser import parse_args
+    from tspo_bidsapp.exitcodes import UsageError
+
+    bids = make_dataset(tmp_path / "bids")
+    out = str(tmp_path / "out")
+    config = parse_args([str(bids), out, "group", "--group-smoothing-fwhm", "6",
+                         "--group-permutations", "200", "--test-retest-percent", "5"])  # fmt: skip
+    options = GroupOptions.from_config(config)
+    assert (options.smoothing_fwhm, options.n_perm, options.trv_percent) == (6.0, 200, 5.0)
+    assert GroupOptions.from_config(parse_args([str(bids), out, "group"])).n_perm == 5000
+    with pytest.raises(UsageError, match="--test-retest-percent"):
+        parse_args([str(bids), out, "group", "--test-retest-percent", "-1"])
