@@ -169,3 +169,33 @@ def test_group_options_from_the_command_line(tmp_path):
     assert GroupOptions.from_config(parse_args([str(bids), out, "group"])).n_perm == 5000
     with pytest.raises(UsageError, match="--test-retest-percent"):
         parse_args([str(bids), out, "group", "--test-retest-percent", "-1"])
+
+
+def test_lesion_change_per_arm():
+    """Matched lesions: treated -15 % core DVR; participants are the unit of the paired test."""
+    from tspo_bidsapp.group.monitoring import lesion_change_tests
+
+    rng = np.random.default_rng(21)
+    rows, arms = [], []
+    for i in range(16):
+        pid, arm = f"sub-{i:02d}", ("treated" if i % 2 else "control")
+        arms.append({"participant_id": pid, "arm": arm})
+        person = rng.normal(0, 0.05)  # lesions of one participant move together
+        for lesion in range(1 + i % 4):
+            base = 1.4 * np.exp(rng.normal(0, 0.1))
+            later = (
+                base * (0.85 if arm == "treated" else 1.0) * np.exp(person + rng.normal(0, 0.03))
+            )
+            rows.append({"participant_id": pid, "tracer": "PBR28", "model": "SRTM",
+                         "ref": "cerebellum", "session": "02", "lesion_id": lesion + 1,
+                         "baseline_core_DVR": base, "core_DVR": later})  # fmt: skip
+    stats = lesion_change_tests(pd.DataFrame(rows), pd.DataFrame(arms))
+    treated = stats[stats["arm"] == "treated"].set_index("test")
+    paired = treated.loc["paired t (participant means)"]
+    mixed = treated.loc["mixed model (lesions)"]
+    assert paired["n"] == 8 and mixed["n"] == 24  # 4 x 2 + 4 x 4 lesions
+    assert paired["ci_low"] < -15 < paired["ci_high"] and paired["p"] < 0.001
+    # the lesion-level mixed model agrees (its Wald CI is narrower with 8 participants)
+    assert paired["ci_low"] < mixed["percent_change"] < paired["ci_high"] and mixed["p"] < 0.001
+    control = stats[stats["arm"] == "control"].set_index("test")
+    assert (control["ci_low"] < 0).all() and (control["ci_high"] > 0).all()

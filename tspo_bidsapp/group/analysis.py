@@ -206,7 +206,7 @@ def _write_thresholds(group_dir, name, items, genotypes, per_class, options, key
 def monitoring_statistics(long: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:
     """Paired / mixed-model change tests of the primary measure (first rec/run per session)."""
     if long.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=list(monitoring.COLUMNS))
     runs = first_runs(long[~long["excluded"].astype(bool)])
     primary = runs["model"].map(primary_measure)
     return monitoring.change_statistics(runs[runs["measure"] == primary], arms,
@@ -257,13 +257,14 @@ def analyse(
         return None if path is None else str(path)
 
     change = longitudinal.regional_change(long)
+    lchange = longitudinal.lesion_change(lesions, morph_of, max_mm=options.lesion_match_mm)
     arms = pd.DataFrame(columns=["participant_id", "arm"]) if arms is None else arms
-    mon = monitoring_statistics(long, arms, options)
+    mon = pd.concat([monitoring_statistics(long, arms, options),
+                     monitoring.lesion_change_tests(lchange, arms)], ignore_index=True)  # fmt: skip
     if not mon.empty:
         _write_tsv(mon, group_dir / "longitudinal_statistics.tsv")
-        change = individual_sdc(change, arms, options)
-    lchange = longitudinal.lesion_change(lesions, morph_of, max_mm=options.lesion_match_mm)
     if not change.empty:
+        change = individual_sdc(change, arms, options)
         _write_tsv(change, group_dir / "longitudinal_regions.tsv")
     if not lchange.empty:
         _write_tsv(lchange, group_dir / "longitudinal_lesions.tsv")

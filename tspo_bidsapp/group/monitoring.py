@@ -21,6 +21,11 @@ variation ``CV_ws``. Test-retest studies report the mean absolute test-retest va
 ``CV_ws = TRV sqrt(pi) / 2``. ``--test-retest-percent`` gives TRV (%); without it the
 literature value of :data:`LITERATURE_TRV` is used, else SDC columns carry the reason.
 
+Matched lesions (``longitudinal_lesions.tsv``): per arm and session, the paired t-test of each
+participant's mean log ratio of core/rim DVR (participants are the unit) and a mixed model
+``log ratio ~ 1`` over lesions with a random intercept per participant. Mixed-model CIs and
+p-values are Wald (normal) intervals: narrower than t intervals with few participants.
+
 The arm of each participant comes from ``sub-<label>_sessions.tsv`` (column ``arm`` or
 ``treatment``) of the input dataset; without it every participant is in arm ``all``.
 Rows that cannot be computed are written with the reason in ``reason``.
@@ -250,4 +255,43 @@ def change_statistics(
                 for row in new:
                     row["reason"] = row["reason"] or f"smallest detectable change: {source}"
             rows += new
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def lesion_change_tests(
+    lchange: pd.DataFrame, arms: pd.DataFrame, columns=("core_DVR", "rim_DVR"), min_n: int = 3
+) -> pd.DataFrame:
+    """Change of matched lesions (``longitudinal_lesions.tsv`` rows) per arm and session.
+
+    Lesions of one participant are not independent: the paired t-test runs on each
+    participant's mean log ratio (participants are the unit), the mixed model
+    ``log ratio ~ 1`` on every lesion with a random intercept per participant.
+    """
+    if lchange.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
+    data = lchange.merge(arms, on="participant_id", how="left")
+    data["arm"] = data["arm"].fillna("all" if arms.empty else "no arm given")
+    rows = []
+    keys = ["tracer", "model", "ref", "arm", "session"]
+    for (tracer, model, ref, arm, ses), part in data.groupby(keys, sort=True):
+        for col in (c for c in columns if f"baseline_{c}" in part.columns):
+            ok = (part[col] > 0) & (part[f"baseline_{col}"] > 0)
+            sel = part[ok].assign(lr=lambda d, c=col: np.log(d[c] / d[f"baseline_{c}"]))
+            per = sel.groupby("participant_id")["lr"].mean().to_numpy()
+            info = {"tracer": tracer, "model": model, "ref": ref, "measure": col, "arm": arm,
+                    "region": "matched lesions", "comparison": f"session {ses} vs baseline"}  # fmt: skip
+            if per.size < min_n:
+                why = f"{per.size} participant(s) with matched lesions; at least {min_n} needed"
+                rows += [_row(**info, test=t, n=per.size, reason=why)
+                         for t in ("paired t (participant means)", "mixed model (lesions)")]  # fmt: skip
+                continue
+            rows.append(_row(**info, test="paired t (participant means)", **paired(per)))
+            try:
+                fit = _mixed("lr ~ 1", sel)
+                rows.append(_row(**info, test="mixed model (lesions)",
+                                 **_mixed_term(fit, "Intercept", len(sel))))  # fmt: skip
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                rows.append(
+                    _row(**info, test="mixed model (lesions)", reason=f"model failed: {exc}")
+                )
     return pd.DataFrame(rows, columns=list(COLUMNS))
