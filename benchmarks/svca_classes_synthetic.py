@@ -11,7 +11,8 @@ Scenarios (classes normalised per frame):
 - voxel classes (test): mean normalised voxel TAC of class masks, CSF as the fast class;
 - group before: region TACs, volume-weighted mean and between-region SD, choroid plexus blood;
 - group, voxel SD, plexus: the participant level's brain voxel mean/SD, choroid plexus blood;
-- group after: voxel mean/SD and the vascular (early-peak) curve.
+- group, voxel SD, vascular: voxel mean/SD and the vascular (early-peak) curve;
+- group after: as above plus the fifth class, CSF (what the group level now writes).
 
 Usage: python benchmarks/svca_classes_synthetic.py [WORK_DIR]
 """
@@ -103,8 +104,11 @@ def main(work: Path) -> None:
             "voxel classes (test)": kinetic_classes_from_masks(data, brain, masks),
             "group before": np.column_stack([old[k] for k in order]),
             "group, voxel SD, plexus": np.column_stack([vox[k] for k in order]),
-            "group after (vascular)": np.column_stack(
+            "group, voxel SD, vascular": np.column_stack(
                 [vox[an.CEREBELLAR_GM], vox[an.NAWM], vasc, vox[an.THALAMUS]]
+            ),
+            "group after (vascular + CSF)": np.column_stack(
+                [vox[an.CEREBELLAR_GM], vox[an.NAWM], vasc, vox[an.THALAMUS], vox[an.CSF]]
             ),
         }
         for name, classes in scenarios.items():

@@ -25,15 +25,15 @@ from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.kinpar import KineticResult
 from tspo_bidsapp.quant.regional import model_table
-from tspo_bidsapp.quant.svca import CLASS_NAMES, read_svca_classes
+from tspo_bidsapp.quant.svca import CLASS_NAMES, OPTIONAL_CLASSES, read_svca_classes
 from tspo_bidsapp.quant.tacs import write_tacs_tsv
 
 BASE = {"NAWM": 1.20, "thalamus": 1.50, "cortical-GM": 1.30, "putamen": 1.35,
         "caudate": 1.30, "pallidum": 1.40, "choroid-plexus": 1.80,
-        "cerebellar-GM-reference": 1.0}  # fmt: skip
+        "cerebellar-GM-reference": 1.0, "ventricles": 1.0}  # fmt: skip
 VOLUMES = {"NAWM": 400.0, "thalamus": 15.0, "cortical-GM": 500.0, "putamen": 10.0,
            "caudate": 8.0, "pallidum": 3.0, "choroid-plexus": 2.0,
-           "cerebellar-GM-reference": 60.0}  # fmt: skip
+           "cerebellar-GM-reference": 60.0, "ventricles": 20.0}  # fmt: skip
 SPMS_NAWM = 0.15  # SPMS - HC, NAWM (adjusted)
 RRMS_NAWM = 0.05
 EDSS_SLOPE = 0.04  # thalamus DVR per EDSS point (all of the thalamic effect)
@@ -320,8 +320,10 @@ def test_svca_classes_from_controls(results):
     _, tacs, norm = _tacs(group_dir / "tmp_tacs.tsv", 1.0)
     mean, sd = np.array(norm["BrainVoxelMean"]), np.array(norm["BrainVoxelSD"])
     curves = {"grey_matter": tacs["cortical-GM"], "white_matter": tacs["NAWM"],
-              "blood": np.array(norm["VascularTAC"]), "high_binding": tacs["thalamus"]}  # fmt: skip
-    for k, name in enumerate(CLASS_NAMES):
+              "blood": np.array(norm["VascularTAC"]), "high_binding": tacs["thalamus"],
+              "csf": tacs["ventricles"]}  # fmt: skip
+    assert classes.shape[1] == 5
+    for k, name in enumerate(CLASS_NAMES + OPTIONAL_CLASSES):
         np.testing.assert_allclose(classes[:, k], (curves[name] - mean) / sd, rtol=1e-5, atol=1e-4)
     meta = json.loads((group_dir / "tracer-PBR28_desc-svca_classes.json").read_text())
     assert len(meta["Controls"]) == 9  # the LAB control is left out, sub-03 skipped

@@ -79,3 +79,17 @@ def test_vascular_voxels_are_the_sinus_and_pass_the_check():
     failed = vascular_check(mask_mean_tac(data, plexus), mean, TIMING.mid_min)
     assert not failed["passed"] and "not a blood curve" in failed["reason"]
     assert failed["late_to_peak"] > failed["brain_late_to_peak"]
+
+
+def test_optional_csf_class_round_trip(tmp_path):
+    from tspo_bidsapp.quant.svca import read_svca_classes, write_svca_classes
+
+    classes = np.arange(15.0).reshape(3, 5)
+    path = write_svca_classes(np.array([1.0, 2, 3]), classes, tmp_path / "c.tsv")
+    assert path.read_text().splitlines()[0].split("\t")[-1] == "csf"
+    _, read = read_svca_classes(path)
+    np.testing.assert_allclose(read, classes)
+    _, four = read_svca_classes(
+        write_svca_classes(np.array([1.0, 2, 3]), classes[:, :4], tmp_path / "d.tsv")
+    )
+    assert four.shape == (3, 4)

@@ -12,6 +12,8 @@ of a region's voxels equals its class curve exactly. Classes:
 - ``grey_matter``: cortical-GM; ``white_matter``: NAWM;
 - ``high_binding``: thalamus, the grey-matter structure of highest TSPO binding in the
   healthy brain;
+- ``csf``: the ventricles (fluid without specific binding; the optional fifth class, which
+  takes up the partial volume of grey-matter voxels at the CSF border);
 - ``blood``: the participant level's vascular curve (early-peak voxels of the venous sinuses
   and large vessels near the brain surface), used only where its late frames passed the check
   that they carry no specific binding (below brain tissue, faster washout).
@@ -20,7 +22,7 @@ A control without these sidecar entries or without a usable vascular curve is sk
 reason is in the JSON); fewer than ``min_controls`` usable controls: nothing is written.
 Curves of all controls are put on the first control's frame mid-times (linear interpolation,
 NaN outside a control's scan) and averaged. Written as ``tracer-<T>_desc-svca_classes.tsv``
-(``time`` in minutes + four classes; :func:`tspo_bidsapp.quant.svca.read_svca_classes`).
+(``time`` in minutes + five classes; :func:`tspo_bidsapp.quant.svca.read_svca_classes`).
 
 **Active-voxel threshold** (Nylund et al. 2022, Brain Commun 4:fcab301): mean + k SD of the
 controls' NAWM voxel DVR values pooled over controls
@@ -52,7 +54,12 @@ from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.config import write_text_atomic
 from tspo_bidsapp.group.collect import read_json
 from tspo_bidsapp.quant.phenotypes import active_threshold
-from tspo_bidsapp.quant.svca import CLASS_NAMES, normalise_curves, write_svca_classes
+from tspo_bidsapp.quant.svca import (
+    CLASS_NAMES,
+    OPTIONAL_CLASSES,
+    normalise_curves,
+    write_svca_classes,
+)
 from tspo_bidsapp.quant.tacs import read_tacs_tsv
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
@@ -62,6 +69,7 @@ CLASS_REGIONS: dict[str, str] = {
     "grey_matter": "cortical-GM",
     "white_matter": "NAWM",
     "high_binding": "thalamus",
+    "csf": "ventricles",
 }
 WM_REGION = "NAWM"
 #: rs6971 binding classes with usable specific binding (LAB are excluded upstream).
@@ -119,7 +127,9 @@ def control_class_curves(c: ControlTACs) -> tuple[np.ndarray, np.ndarray | None,
     curves["blood"] = np.asarray(norm["VascularTAC"], float)
     return (
         timing.mid_min,
-        np.column_stack([normalise_curves(curves[k], mean, sd) for k in CLASS_NAMES]),
+        np.column_stack(
+            [normalise_curves(curves[k], mean, sd) for k in CLASS_NAMES + OPTIONAL_CLASSES]
+        ),
         "",
     )
 

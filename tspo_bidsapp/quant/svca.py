@@ -4,9 +4,11 @@ Turkheimer FE et al. (2007) J Nucl Med 48:158-167; Yaqub M et al. (2012) J Cereb
 Metab 32:1600-1608 (the four-class variant). Each frame is normalised over the brain mask
 (mean 0, SD 1 per frame); every brain voxel's normalised TAC is modelled as a non-negative
 mixture of four kinetic classes (grey matter without specific binding, white matter, blood,
-high-binding grey matter); voxels whose grey-matter fraction ``c_GM / sum(c)`` exceeds 0.9
-within a GM mask form the reference region, whose TAC is the mean of their *un-normalised*
-TACs. Classes are read from a TSV the user gives (time in minutes + four columns) or derived
+high-binding grey matter) and optionally a fifth, CSF, which takes up the partial volume
+of grey-matter voxels at the CSF border; voxels whose grey-matter fraction ``c_GM / sum(c)``
+exceeds 0.9 within a GM mask form the reference region, whose TAC is the mean of their
+*un-normalised* TACs. Classes are read from a TSV the user gives (time in minutes + four or
+five columns) or derived
 from healthy controls (:func:`kinetic_classes_from_masks`, averaged at the group level);
 none are shipped.
 
@@ -29,7 +31,11 @@ from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS
 from tspo_bidsapp.quant.tacs import mask_mean_tac
 
 CLASS_NAMES: tuple[str, ...] = ("grey_matter", "white_matter", "blood", "high_binding")
+#: Optional fifth class: fluid spaces without specific binding (CSF), which absorbs the
+#: partial volume of grey-matter voxels at the CSF border.
+OPTIONAL_CLASSES: tuple[str, ...] = ("csf",)
 _ALIASES: dict[str, tuple[str, ...]] = {
+    "csf": ("csf", "fluid", "ventricles"),
     "time": ("time", "time_min", "mid_time", "t"),
     "grey_matter": ("grey_matter", "gray_matter", "gm", "grey", "gray"),
     "white_matter": ("white_matter", "wm", "white"),
@@ -56,7 +62,8 @@ class SVCAResult:
 
 
 def read_svca_classes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``--svca-classes``: ``(time_min (T,), classes (T, 4))`` in :data:`CLASS_NAMES` order.
+    """Read ``--svca-classes``: ``(time_min (T,), classes (T, K))`` in :data:`CLASS_NAMES` order,
+    followed by the :data:`OPTIONAL_CLASSES` present (K = 4 or 5).
 
     Columns (case-insensitive): ``time`` in minutes and one column per class; errors name the
     file and the missing or bad column.
@@ -73,6 +80,10 @@ def read_svca_classes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 f"{', '.join(_ALIASES[key])}; found {list(table.columns)})"
             )
         cols.append(found)
+    for key in OPTIONAL_CLASSES:
+        found = next((lower[a] for a in _ALIASES[key] if a in lower), None)
+        if found is not None:
+            cols.append(found)
     values = table[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     for j, col in enumerate(cols):
         if not np.all(np.isfinite(values[:, j])):
@@ -319,7 +330,9 @@ def svca_normalisation(
 
 def write_svca_classes(time_min: np.ndarray, classes: np.ndarray, path: str | Path) -> Path:
     """Write class curves as the TSV :func:`read_svca_classes` reads (time in minutes)."""
-    table = pd.DataFrame(np.asarray(classes, float), columns=list(CLASS_NAMES))
+    classes = np.asarray(classes, float)
+    names = (CLASS_NAMES + OPTIONAL_CLASSES)[: classes.shape[1]]
+    table = pd.DataFrame(classes, columns=list(names))
     table.insert(0, "time", np.asarray(time_min, float))
     path = Path(path)
     table.to_csv(path, sep="\t", index=False, float_format="%.6g")
