@@ -4,7 +4,9 @@ Runs only on what the participant level wrote (never recomputes participant work
 every participant whose outputs are missing. Options are read from the run configuration
 (``getattr(config, name, default)``): ``min_controls`` (3), ``active_k`` (2.0),
 ``group_alpha`` (0.05), ``min_group_size`` (3), ``lesion_match_mm`` (5.0),
-``group_voxelwise`` (False). See ``docs/group.md``.
+``group_voxelwise`` (False), ``group_smoothing_fwhm`` (None), ``group_permutations`` (5000),
+``test_retest_percent`` (the tracer's literature value). Treatment arms are read from
+``sub-<label>_sessions.tsv`` (column ``arm``). See ``docs/group.md``.
 """
 
 from __future__ import annotations

@@ -89,7 +89,10 @@ def read_arms(bids_dir: Path, labels) -> pd.DataFrame:
         path = Path(bids_dir) / f"sub-{label}" / f"sub-{label}_sessions.tsv"
         if not path.is_file():
             continue
-        table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"])
+        try:
+            table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"])
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InvalidBIDSError(f"unreadable sessions table ({exc})", path=path) from exc
         col = next((c for c in ARM_COLUMNS if c in table.columns), None)
         if col is None:
             continue
