@@ -48,6 +48,8 @@ DEFAULT_GM_FRACTION = 0.9
 VASCULAR_MARGIN_MM = 10.0
 VASCULAR_PEAK_MAX_MIN = 3.0
 VASCULAR_TOP_FRACTION = 0.002
+#: Smallest connected group of vascular voxels kept (face connectivity).
+VASCULAR_MIN_VOXELS = 5
 
 
 @dataclass
@@ -265,7 +267,8 @@ def vascular_voxels(
 
     Searched within ``margin_mm`` of the brain mask (the sinuses lie on its surface): voxels
     whose TAC peaks at or before ``peak_max_min`` and whose mean over those early frames is in
-    the top ``top_fraction`` of the search region. Image-derived blood curves: Zanotti-
+    the top ``top_fraction`` of the search region, in connected groups of at least
+    :data:`VASCULAR_MIN_VOXELS` voxels. Image-derived blood curves: Zanotti-
     Fregonara et al. 2011 J Cereb Blood Flow Metab 31:1986.
     """
     from scipy import ndimage
@@ -288,7 +291,10 @@ def vascular_voxels(
     cut = np.quantile(level, 1.0 - top_fraction)
     out = np.zeros(brain.shape, bool)
     out[search] = peaks_early & (level >= cut) & (level > 0)
-    return out
+    # vessels are connected structures; isolated noisy voxels are not
+    labels, n = ndimage.label(out)
+    sizes = ndimage.sum_labels(out, labels, np.arange(1, n + 1))
+    return np.isin(labels, 1 + np.flatnonzero(sizes >= VASCULAR_MIN_VOXELS))
 
 
 def vascular_check(
