@@ -14,12 +14,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+from synthetic_participant import synthetic_participant  # benchmarks/ (script directory)
 
 from tspo_bidsapp.quant.maps import voxelwise_maps
 from tspo_bidsapp.quant.pvc import gtm_correct
 from tspo_bidsapp.quant.regional import ModelSettings
 from tspo_bidsapp.quant.tacs import region_means
-from tspo_bidsapp.synthetic import generate_dataset, load_truth
 
 
 def peak_mb() -> float:
@@ -27,11 +27,7 @@ def peak_mb() -> float:
 
 
 def main(work: Path) -> None:
-    if not (work / "truth" / "sub-01").is_dir():
-        generate_dataset(work / "bids", work / "truth", size="test", n_subjects=1, motion=False)
-    truth = load_truth(work / "truth", "01")
-    t1w = nib.load(truth.tissue)
-    labels = np.asarray(t1w.dataobj).astype(np.int32)
+    truth, t1w, labels = synthetic_participant(work)
     pet = nib.load(truth.pet)
     data = np.asarray(pet.dataobj, np.float32)
     m = np.linalg.inv(pet.affine) @ np.linalg.inv(truth.pet_to_t1w) @ t1w.affine

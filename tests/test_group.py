@@ -14,21 +14,26 @@ import pytest
 from tspo_bidsapp.anat.labels import TSPOMS_LABELS, write_dseg_tsv
 from tspo_bidsapp.group import GroupOptions, analyse
 from tspo_bidsapp.group.collect import collect, parse_name
-from tspo_bidsapp.group.controls import normalised_region_tacs
+from tspo_bidsapp.group.controls import (
+    ControlTACs,
+    TooFewControls,
+    class_thresholds,
+    svca_classes,
+)
 from tspo_bidsapp.group.longitudinal import match_lesions
 from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.kinpar import KineticResult
 from tspo_bidsapp.quant.regional import model_table
-from tspo_bidsapp.quant.svca import CLASS_NAMES, read_svca_classes
+from tspo_bidsapp.quant.svca import CLASS_NAMES, OPTIONAL_CLASSES, read_svca_classes
 from tspo_bidsapp.quant.tacs import write_tacs_tsv
 
 BASE = {"NAWM": 1.20, "thalamus": 1.50, "cortical-GM": 1.30, "putamen": 1.35,
         "caudate": 1.30, "pallidum": 1.40, "choroid-plexus": 1.80,
-        "cerebellar-GM-reference": 1.0}  # fmt: skip
+        "cerebellar-GM-reference": 1.0, "ventricles": 1.0}  # fmt: skip
 VOLUMES = {"NAWM": 400.0, "thalamus": 15.0, "cortical-GM": 500.0, "putamen": 10.0,
            "caudate": 8.0, "pallidum": 3.0, "choroid-plexus": 2.0,
-           "cerebellar-GM-reference": 60.0}  # fmt: skip
+           "cerebellar-GM-reference": 60.0, "ventricles": 20.0}  # fmt: skip
 SPMS_NAWM = 0.15  # SPMS - HC, NAWM (adjusted)
 RRMS_NAWM = 0.05
 EDSS_SLOPE = 0.04  # thalamus DVR per EDSS point (all of the thalamic effect)
@@ -74,15 +79,22 @@ def _kinpar(path, values: dict[str, float], genotype: str):
     )
 
 
-def _tacs(path, scale: float):
-    """Region TACs: a common shape per region; controls differ by a global scale."""
+def _tacs(path, scale: float, vascular_ok: bool = True):
+    """Region TACs: a common shape per region; controls differ by a global scale. The sidecar
+    carries the participant level's brain voxel mean/SD per frame and the vascular curve."""
     timing = FrameTiming.from_durations_s([60.0] * 5 + [300.0] * 11)
     t = timing.mid_min
     tacs = {r: scale * (BASE[r] * (1 - np.exp(-0.3 * t)) * np.exp(-0.02 * t) + 0.5 * np.exp(-t))
             for r in VOLUMES}  # fmt: skip
     tacs["choroid-plexus"] = scale * (5 * np.exp(-0.8 * t) + 0.6)
     write_tacs_tsv(timing, tacs, path)
-    return timing, tacs
+    norm = {"BrainVoxelMean": (scale * (1.1 * (1 - np.exp(-0.3 * t)) + 0.2)).tolist(),
+            "BrainVoxelSD": (scale * (0.3 + 0.5 * np.exp(-0.5 * t))).tolist(),
+            "VascularTAC": (scale * (8 * np.exp(-1.2 * t) + 0.1)).tolist(),
+            "VascularCheck": {"passed": vascular_ok,
+                              "reason": "" if vascular_ok else "late frames above tissue"}}  # fmt: skip
+    path.with_suffix(".json").write_text(json.dumps({"SVCANormalisation": norm}))
+    return timing, tacs, norm
 
 
 def _maps(pet, anat, stem, rng, mean, sd):
@@ -126,7 +138,7 @@ def study(tmp_path_factory):
     rng = np.random.default_rng(20240611)
     out = tmp_path_factory.mktemp("study") / "derivatives"
     people = _people(rng)
-    truth = {"nawm_voxels": [], "lesions": {}}
+    truth = {"nawm_voxels": {"HAB": [], "MAB": []}, "lesions": {}}
     for label, info in people.items():
         ses = "01"
         pet, anat = out / f"sub-{label}/ses-{ses}/pet", out / f"sub-{label}/ses-{ses}/anat"
@@ -135,9 +147,12 @@ def study(tmp_path_factory):
                                           else 0.0) for r in BASE}  # fmt: skip
         _kinpar(pet / f"{stem}_model-SRTM_ref-cerebellum_kinpar.tsv", values, info.tspo_genotype)
         if info.group == "HC":
-            _tacs(pet / f"{stem}_seg-tspoms_desc-preproc_tacs.tsv", 1.0 + 0.1 * int(label))
+            _tacs(pet / f"{stem}_seg-tspoms_desc-preproc_tacs.tsv", 1.0 + 0.1 * int(label),
+                  vascular_ok=label != "03")  # fmt: skip
             if info.tspo_genotype != "LAB":
-                truth["nawm_voxels"].append(_maps(pet, anat, stem, rng, values["NAWM"], 0.08))
+                truth["nawm_voxels"][info.tspo_genotype].append(
+                    _maps(pet, anat, stem, rng, values["NAWM"], 0.08)
+                )
             else:  # a LAB control's map must not enter the threshold
                 _maps(pet, anat, stem, rng, 0.5, 0.01)
         else:
@@ -250,52 +265,80 @@ def test_group_effects(results, study):
     assert not _row(stats, "putamen", "EDSS slope (patients)")["significant"]
 
 
-def test_active_threshold_from_controls(results, study):
+def test_active_threshold_per_binding_class(results, study):
+    """PBR28: HAB and MAB controls bind differently (MAB 0.10 DVR lower): one threshold per
+    class, each mean + 2 SD of that class's NAWM voxels; no pooled threshold."""
     group_dir, _ = results
     _, _, truth = study
-    meta = json.loads(
-        (group_dir / "tracer-PBR28_model-SRTM_ref-cerebellum_desc-activethreshold.json").read_text()
-    )
-    voxels = np.concatenate(truth["nawm_voxels"]).astype(np.float64)
-    expect = voxels.mean() + 2.0 * voxels.std(ddof=1)
-    assert meta["threshold_dvr"] == pytest.approx(expect, rel=1e-5)
-    assert meta["n_controls"] == 10 and meta["n_voxels"] == voxels.size and meta["k"] == 2.0
+    stem = "tracer-PBR28_model-SRTM_ref-cerebellum_desc-activethreshold"
+    meta = json.loads((group_dir / f"{stem}.json").read_text())
+    assert "threshold_dvr" not in meta and "not used" in meta["pooled"]
+    means = {}
+    for cls in ("HAB", "MAB"):
+        voxels = np.concatenate(truth["nawm_voxels"][cls]).astype(np.float64)
+        expect = voxels.mean() + 2.0 * voxels.std(ddof=1)
+        part = json.loads((group_dir / f"{stem}{cls}.json").read_text())
+        assert part["threshold_dvr"] == pytest.approx(expect, rel=1e-5)
+        assert meta["binding_classes"][cls]["threshold_dvr"] == part["threshold_dvr"]
+        assert part["n_controls"] == 5 and part["n_voxels"] == voxels.size
+        means[cls] = part["mean"]
+    # the planted class difference, within 3 SE of 5 + 5 controls' regional noise
+    assert means["MAB"] - means["HAB"] == pytest.approx(MAB, abs=3 * NOISE * np.sqrt(2 / 5))
+
+
+def test_threshold_class_with_too_few_controls(study):
+    """A class below --min-controls carries the reason; no class usable -> refused."""
+    out, people, _ = study
+    coll = collect(out)
+    items, genotypes = [], []
+    for label, info in people.items():
+        anat = coll.anat_for(f"sub-{label}", "01")
+        key = (f"sub-{label}", "01", "PBR28", "", "", "SRTM", "cerebellum", "DVR")
+        if info.group == "HC" and info.tspo_genotype != "LAB":
+            items.append((label, coll.maps[key], anat["tspoms_dseg"], anat["tspoms_tsv"]))
+            genotypes.append(info.tspo_genotype)
+    keep = [i for i, g in enumerate(genotypes) if g == "HAB"] + [
+        i for i, g in enumerate(genotypes) if g == "MAB"
+    ][:2]
+    result = class_thresholds([items[i] for i in keep], [genotypes[i] for i in keep],
+                              min_controls=3)  # fmt: skip
+    assert result["binding_classes"]["HAB"]["n_controls"] == 5
+    mab = result["binding_classes"]["MAB"]
+    assert "threshold_dvr" not in mab and "2 healthy control(s) usable" in mab["reason"]
+    with pytest.raises(TooFewControls, match="HAB: .*5 healthy control.*MAB: "):
+        class_thresholds(items, genotypes, min_controls=6)
 
 
 def test_svca_classes_from_controls(results):
+    """Classes = region TACs (vascular TAC for blood) scaled per frame by the brain voxel mean
+    and SD the participant level wrote; the control whose vascular curve failed is skipped."""
     group_dir, _ = results
     time, classes = read_svca_classes(group_dir / "tracer-PBR28_desc-svca_classes.tsv")
     timing = FrameTiming.from_durations_s([60.0] * 5 + [300.0] * 11)
     np.testing.assert_allclose(time, timing.mid_min, rtol=1e-5)
     # controls differ only by a global scale: classes = the normalised curves of any one
-    _, tacs = _tacs(group_dir / "tmp_tacs.tsv", 1.0)
-    names = list(VOLUMES)
-    x = np.vstack([tacs[r] for r in names])
-    w = np.array([VOLUMES[r] for r in names])[:, None] / sum(VOLUMES.values())
-    mean = (w * x).sum(0)
-    sd = np.sqrt((w * (x - mean) ** 2).sum(0))
-    regions = {"grey_matter": "cortical-GM", "white_matter": "NAWM", "blood": "choroid-plexus",
-               "high_binding": "thalamus"}  # fmt: skip
-    for k, name in enumerate(CLASS_NAMES):
-        np.testing.assert_allclose(
-            classes[:, k], (tacs[regions[name]] - mean) / sd, rtol=1e-5, atol=1e-4
-        )
+    _, tacs, norm = _tacs(group_dir / "tmp_tacs.tsv", 1.0)
+    mean, sd = np.array(norm["BrainVoxelMean"]), np.array(norm["BrainVoxelSD"])
+    curves = {"grey_matter": tacs["cortical-GM"], "white_matter": tacs["NAWM"],
+              "blood": np.array(norm["VascularTAC"]), "high_binding": tacs["thalamus"],
+              "csf": tacs["ventricles"]}  # fmt: skip
+    assert classes.shape[1] == 5
+    for k, name in enumerate(CLASS_NAMES + OPTIONAL_CLASSES):
+        np.testing.assert_allclose(classes[:, k], (curves[name] - mean) / sd, rtol=1e-5, atol=1e-4)
     meta = json.loads((group_dir / "tracer-PBR28_desc-svca_classes.json").read_text())
-    assert len(meta["Controls"]) == 10  # the LAB control is left out
-    assert classes[0, 2] == classes[:, 2].max()  # blood proxy peaks early
+    assert len(meta["Controls"]) == 9  # the LAB control is left out, sub-03 skipped
+    assert "late frames above tissue" in meta["SkippedControls"]["sub-03"]
+    assert classes[0, 2] == classes[:, 2].max()  # blood peaks early
 
 
-def test_normalisation_is_scale_free():
-    tacs = {"a": np.array([1.0, 2, 3]), "b": np.array([2.0, 2, 1]), "c": np.array([0.0, 1, 5])}
-    vol = {"a": 1.0, "b": 2.0, "c": 1.0}
-    one = normalised_region_tacs(tacs, vol)
-    two = normalised_region_tacs({k: 7 * v for k, v in tacs.items()}, vol)
-    for r in tacs:
-        np.testing.assert_allclose(one[r], two[r])
-    w = np.array([0.25, 0.5, 0.25])
-    stack = np.vstack([one[r] for r in "abc"])
-    np.testing.assert_allclose(w @ stack, 0, atol=1e-12)
-    np.testing.assert_allclose(w @ stack**2, 1, atol=1e-12)
+def test_svca_classes_need_the_voxel_normalisation(study, tmp_path):
+    out, _, _ = study
+    tsv = next(out.glob("sub-01/ses-01/pet/*_tacs.tsv"))
+    bare = tmp_path / tsv.name
+    bare.write_text(tsv.read_text())  # no sidecar
+    items = [ControlTACs(f"sub-{k}", bare, dict(VOLUMES)) for k in range(3)]
+    with pytest.raises(TooFewControls, match="0 healthy control.*no SVCANormalisation"):
+        svca_classes(items, min_controls=3)
 
 
 def test_too_few_controls_refused(study, tmp_path, caplog):
@@ -303,7 +346,7 @@ def test_too_few_controls_refused(study, tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     analyse(collect(out), people, tmp_path, GroupOptions(min_controls=11))
     assert not list(tmp_path.glob("tracer-*"))
-    assert "10 healthy control(s) usable, at least 11 needed" in caplog.text
+    assert "10 healthy control(s) usable, at least 11 needed" in caplog.text  # SVCA classes
     assert (tmp_path / "statistics.tsv").is_file()
 
 
@@ -335,3 +378,47 @@ def test_report_written(results):
     group_dir, _ = results
     text = (group_dir / "report.html").read_text()
     assert "data:image/png;base64" in text and "SPMS-HC" in text
+
+
+def test_families_and_reasons(results):
+    group_dir, tables = results
+    stats = tables["statistics"]
+    assert "deep-GM" not in set(stats["region"])  # its parts are tested instead
+    assert {"thalamus", "caudate", "putamen", "pallidum"} <= set(stats["region"])
+    tested = stats[stats["reason"] == ""]
+    assert tested["p"].notna().all()
+    untested = stats[stats["reason"] != ""]
+    assert untested["p"].isna().all()
+    # the additive genotype effect of the study: no group x genotype interaction on DVR
+    inter = stats[(stats["family"] == "interaction") & (stats["region"] == "NAWM")]
+    assert list(inter["contrast"]) == ["group x genotype (DVR)", "group x genotype (log DVR)"]
+    assert inter["p"].iloc[0] > 0.05
+    wide = pd.read_csv(group_dir / "study_table.tsv", sep="\t")
+    controls = wide[wide["group"] == "HC"]
+    assert controls["polvinen_predictor"].isna().all()
+    assert controls["polvinen_predictor_reason"].str.startswith("no lesion phenotype table").all()
+    patients = wide[(wide["group"] != "HC") & wide["n_lesions"].notna()]
+    assert patients["polvinen_predictor_reason"].isna().all()  # computed: empty reason
+
+
+def test_group_by_genotype_interaction_detected():
+    """MAB binding is half of HAB binding (BPND), so the SPMS-HC DVR difference is halved in
+    MAB: an interaction on the DVR scale; an additive genotype shift gives none."""
+    from tspo_bidsapp.group.stats import region_interaction_test
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for k in range(80):
+        group, geno = ("HC", "SPMS")[k % 2], ("HAB", "MAB")[(k // 2) % 2]
+        bp = (0.3 if group == "HC" else 0.6) * (1.0 if geno == "HAB" else 0.5)
+        rows.append({"group": group, "tspo_genotype": geno, "age": rng.uniform(30, 60),
+                     "sex": "FM"[k % 3 == 0], "bp": bp})  # fmt: skip
+    data = pd.DataFrame(rows)
+    noise = rng.normal(0, 0.04, len(data))
+    multiplicative = data.assign(value=1 + data["bp"] + noise)
+    additive = data.assign(value=1 + np.where(data["group"] == "HC", 0.3, 0.6)
+                           - 0.1 * (data["tspo_genotype"] == "MAB") + noise)  # fmt: skip
+    assert region_interaction_test(multiplicative)[0]["p"] < 1e-4
+    assert region_interaction_test(additive)[0]["p"] > 0.05
+    few = region_interaction_test(multiplicative[multiplicative["tspo_genotype"] == "HAB"])
+    assert "at least 3 HAB and 3 MAB" in few[0]["reason"]

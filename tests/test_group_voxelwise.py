@@ -44,8 +44,10 @@ def test_planted_group_difference_and_edss():
     # EDSS: block binding rises 0.08 per point in patients, nothing elsewhere
     edss = np.linspace(1, 7, 15)
     pts = _images(rng, 15, edss=edss)
-    dinfo = pd.DataFrame({"edss": edss, "age": rng.uniform(30, 60, 15)})
-    ddesign = voxelwise.edss_design(dinfo)
+    dinfo = pd.DataFrame({"edss": edss, "age": rng.uniform(30, 60, 15), "sex": ["F", "M", "F"] * 5,
+                          "tspo_genotype": ["HAB", "MAB"] * 7 + ["HAB"]})  # fmt: skip
+    ddesign = voxelwise.edss_design(dinfo, adjust_genotype=True)
+    assert list(ddesign.columns) == ["intercept", "edss", "age", "sex_M", "tspo_genotype_MAB"]
     z, thr, _ = voxelwise.second_level(pts, ddesign, (ddesign.columns == "edss").astype(float),
                                        mask)  # fmt: skip
     assert (thr.get_fdata()[inside] > 3).all() and (thr.get_fdata()[~inside] != 0).mean() < 0.01
@@ -98,3 +100,86 @@ def test_syn_to_mni_recovers_a_shift(tmp_path):
     assert voxelwise.register_to_template(t1w, None, template, tmp_path / "cache") == fwd
     assert time.perf_counter() - t0 < 1.0  # cached
     print(f"SyN to MNI152 2 mm: {took:.1f} s")
+
+
+def _study(rng, n=12, shift=0.3, genotype_effect=0.0):
+    info = pd.DataFrame({"group": ["HC"] * n + ["SPMS"] * n, "age": rng.uniform(30, 60, 2 * n),
+                         "sex": ["F", "M"] * n, "tspo_genotype": ["HAB", "HAB", "MAB"] * (2 * n // 3)})  # fmt: skip
+    images = _images(rng, n) + _images(rng, n, shift=shift)
+    for k, geno in enumerate(info["tspo_genotype"]):
+        if geno == "MAB":  # genotype lowers binding everywhere
+            images[k] = nib.Nifti1Image(images[k].get_fdata().astype(np.float32) + genotype_effect,
+                                        images[k].affine)  # fmt: skip
+    return info, images
+
+
+def test_permutation_fwe_finds_the_block_and_nothing_else():
+    rng = np.random.default_rng(3)
+    mask = nib.Nifti1Image(np.ones(SHAPE, np.uint8), np.diag([4.0, 4, 4, 1]))
+    info, images = _study(rng, genotype_effect=-0.2)
+    design = voxelwise.group_design(info, adjust_genotype=True)
+    assert "tspo_genotype_MAB" in design.columns
+    vec = voxelwise.contrast_vector(design, "HC", "SPMS")
+    fwe = voxelwise.permutation_fwe(images, design, vec, mask, n_perm=200, cluster_p=0.001)
+    p_voxel = 10 ** -fwe["logp_voxel"].get_fdata()
+    inside = np.zeros(SHAPE, bool)
+    inside[BLOCK] = True
+    assert (p_voxel[inside] < 0.05).all() and (p_voxel[~inside] >= 0.05).all()
+    table = voxelwise.cluster_table(fwe["t"], fwe["logp_cluster"], 3.5, 0.05)
+    top = table.iloc[0]
+    assert top["n_voxels"] == 27 and top["significant"] and top["sign"] == "positive"
+    assert top["p_fwe_cluster"] <= 1 / 200 + 1e-9
+    assert (top[["peak_x_mm", "peak_y_mm", "peak_z_mm"]].to_numpy(float) >= 12).all()
+    assert (top[["peak_x_mm", "peak_y_mm", "peak_z_mm"]].to_numpy(float) <= 20).all()
+    assert table["significant"].sum() == 1
+    # the same data without the group effect: no voxel survives
+    info, images = _study(np.random.default_rng(4), shift=0.0, genotype_effect=-0.2)
+    fwe = voxelwise.permutation_fwe(images, design, vec, mask, n_perm=200)
+    assert (10 ** -fwe["logp_voxel"].get_fdata() >= 0.05).all()
+
+
+def test_lesions_masked_and_smoothing_ignores_nan(tmp_path):
+    affine = np.diag([2.0, 2, 2, 1])
+    data = np.full(SHAPE, 1.0, np.float32)
+    data[5:, :, :] = 2.0
+    lesions = np.zeros(SHAPE, np.uint8)
+    lesions[2:4, 2:4, 2:4] = 7
+    data[lesions > 0] = 50.0  # a hot lesion must not leak into the map
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "dvr.nii.gz")
+    nib.save(nib.Nifti1Image(lesions, affine), tmp_path / "les.nii.gz")
+    masked = voxelwise.mask_lesions(tmp_path / "dvr.nii.gz", tmp_path / "les.nii.gz")
+    out = voxelwise.smooth_nan(masked, 4.0).get_fdata()
+    assert np.isnan(out[lesions > 0]).all() and np.isfinite(out[lesions == 0]).all()
+    assert np.nanmax(out) <= 2.0 + 1e-5 and np.nanmin(out) >= 1.0 - 1e-5
+    # far from the edge between 1 and 2 the values are unchanged; at the edge, mixed
+    assert out[0, 5, 5] == pytest.approx(1.0, abs=1e-4) and 1.2 < out[4, 5, 5] < 1.8
+    nib.save(nib.Nifti1Image(lesions[:-1], affine), tmp_path / "bad.nii.gz")
+    with pytest.raises(ValueError, match="bad.nii.gz"):
+        voxelwise.mask_lesions(tmp_path / "dvr.nii.gz", tmp_path / "bad.nii.gz")
+
+
+def test_voxelwise_models_write_fdr_fwe_and_clusters(tmp_path):
+    """The study-level driver: group contrast and patients' EDSS with the regional covariates."""
+    import json
+
+    from tspo_bidsapp.group.analysis import GroupOptions
+    from tspo_bidsapp.group.voxelmaps import voxelwise_models
+
+    rng = np.random.default_rng(11)
+    mask = nib.Nifti1Image(np.ones(SHAPE, np.uint8), np.diag([4.0, 4, 4, 1]))
+    info, images = _study(rng, genotype_effect=-0.2)
+    info["edss"] = np.where(info["group"] == "HC", 0.0, np.tile([2.0, 4, 6], 8))
+    options = GroupOptions(n_perm=100)
+    zfiles = voxelwise_models(images, info, mask, tmp_path, "meas-DVR", True, options)
+    assert [z.name for z in zfiles] == [
+        "meas-DVR_contrast-SPMSminusHC_stat-z_statmap.nii.gz",
+        "meas-DVR_contrast-EDSS_stat-z_statmap.nii.gz",
+    ]
+    meta = json.loads((tmp_path / "meas-DVR_contrast-SPMSminusHC_stat-z_statmap.json").read_text())
+    assert meta["design_columns"] == ["HC", "SPMS", "age", "sex_M", "tspo_genotype_MAB"]
+    assert meta["fwe"]["voxel_fwe_significant"] == 27 and meta["fwe"]["clusters_significant"] == 1
+    edss = json.loads((tmp_path / "meas-DVR_contrast-EDSS_stat-z_statmap.json").read_text())
+    assert edss["n"] == 12 and "tspo_genotype_MAB" in edss["design_columns"]
+    assert edss["fwe"]["voxel_fwe_significant"] == 0  # no EDSS effect planted
+    fwe = nib.load(tmp_path / "meas-DVR_contrast-SPMSminusHC_stat-z_desc-fwe_statmap.nii.gz")
+    assert (fwe.get_fdata()[BLOCK] > 3).all()

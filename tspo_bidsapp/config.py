@@ -75,6 +75,9 @@ class Config:
     min_group_size: int = 3  # smaller groups are not tested
     lesion_match_mm: float = 5.0  # lesion matching across sessions (centre distance, mm)
     group_voxelwise: bool = False  # MNI normalisation + voxel-wise second-level models
+    group_smoothing_fwhm: float | None = None  # voxel-wise: Gaussian FWHM (mm) in MNI space
+    group_permutations: int | None = None  # voxel-wise permutations; None: group default
+    test_retest_percent: float | None = None  # longitudinal: within-subject CV (%); None: tracer's
 
     def __post_init__(self) -> None:
         for name in (

@@ -208,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-voxelwise", dest="group_voxelwise", action="store_true",
         help="also normalise to MNI152 (ANTsPy SyN) and run voxel-wise second-level models",
     )  # fmt: skip
+    group.add_argument("--group-smoothing-fwhm", dest="group_smoothing_fwhm", type=float,
+                       metavar="MM", help="voxel-wise: Gaussian smoothing in MNI space (FWHM)")  # fmt: skip
+    group.add_argument("--group-permutations", dest="group_permutations", type=int,
+                       metavar="N", help="voxel-wise: permutations of the FWE tests (5000)")  # fmt: skip
+    group.add_argument(
+        "--test-retest-percent", dest="test_retest_percent", type=float, metavar="CV",
+        help="within-subject test-retest CV (%%) for the smallest detectable change "
+        "(default: the tracer's literature value)",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tspo-bidsapp {__version__}")
     parser.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log (-vv)"
@@ -284,6 +293,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
         (opts.min_controls, "--min-controls", False), (opts.group_alpha, "--group-alpha", False),
         (opts.min_group_size, "--min-group-size", False),
         (opts.lesion_match_mm, "--lesion-match-mm", False),
+        (opts.group_smoothing_fwhm, "--group-smoothing-fwhm", False),
+        (opts.group_permutations, "--group-permutations", False),
+        (opts.test_retest_percent, "--test-retest-percent", False),
     ):  # fmt: skip
         _positive(value, option, zero=bool(zero))
     if not 0 < opts.lesion_threshold < 1:
@@ -336,6 +348,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
         "group_voxelwise": opts.group_voxelwise,
+        "group_smoothing_fwhm": opts.group_smoothing_fwhm,
+        "group_permutations": opts.group_permutations,
+        "test_retest_percent": opts.test_retest_percent,
     }  # fmt: skip
 
 

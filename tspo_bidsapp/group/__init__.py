@@ -4,7 +4,9 @@ Runs only on what the participant level wrote (never recomputes participant work
 every participant whose outputs are missing. Options are read from the run configuration
 (``getattr(config, name, default)``): ``min_controls`` (3), ``active_k`` (2.0),
 ``group_alpha`` (0.05), ``min_group_size`` (3), ``lesion_match_mm`` (5.0),
-``group_voxelwise`` (False). See ``docs/group.md``.
+``group_voxelwise`` (False), ``group_smoothing_fwhm`` (None), ``group_permutations`` (5000),
+``test_retest_percent`` (the tracer's literature value). Treatment arms are read from
+``sub-<label>_sessions.tsv`` (column ``arm``). See ``docs/group.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tspo_bidsapp.config import Config, write_text_atomic
 from tspo_bidsapp.exitcodes import MissingInputError, NothingSelectedError
 from tspo_bidsapp.group.analysis import GroupOptions, analyse
 from tspo_bidsapp.group.collect import collect
+from tspo_bidsapp.group.monitoring import read_arms
 from tspo_bidsapp.group.status import (
     COLUMN_DESCRIPTIONS,
     ParticipantStatus,
@@ -70,5 +73,6 @@ def run_group(config: Config) -> int:
         participants,
         group_dir,
         GroupOptions.from_config(config),
+        arms=read_arms(config.bids_dir, labels),
     )
     return 0

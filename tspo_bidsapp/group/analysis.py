@@ -15,13 +15,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
+import numpy as np
 import pandas as pd
 
 from tspo_bidsapp.config import write_text_atomic
-from tspo_bidsapp.group import controls, longitudinal, report, voxelwise
+from tspo_bidsapp.group import controls, longitudinal, monitoring, report, voxelmaps
 from tspo_bidsapp.group.collect import FIT_KEYS, Collection
-from tspo_bidsapp.group.stats import CONTRASTS, family_statistics
+from tspo_bidsapp.group.stats import STAT_REGIONS, family_statistics
 from tspo_bidsapp.group.tables import (
     attach_participants,
     baseline_rows,
@@ -30,6 +30,7 @@ from tspo_bidsapp.group.tables import (
     primary_measure,
     study_table,
 )
+from tspo_bidsapp.group.voxelwise import CLUSTER_FORMING_P, DEFAULT_PERMUTATIONS
 from tspo_bidsapp.io.participants import ParticipantInfo
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
@@ -46,6 +47,10 @@ class GroupOptions:
     min_group_size: int = 3
     lesion_match_mm: float = 5.0
     voxelwise: bool = False
+    smoothing_fwhm: float | None = None
+    n_perm: int = DEFAULT_PERMUTATIONS
+    trv_percent: float | None = None
+    cluster_p: float = CLUSTER_FORMING_P
     session_label: tuple[str, ...] = ()
     tracer_label: tuple[str, ...] = ()
     work_dir: Path | None = None
@@ -60,6 +65,9 @@ class GroupOptions:
             min_group_size=int(getattr(config, "min_group_size", 3)),
             lesion_match_mm=float(getattr(config, "lesion_match_mm", 5.0)),
             voxelwise=bool(getattr(config, "group_voxelwise", False)),
+            smoothing_fwhm=getattr(config, "group_smoothing_fwhm", None),
+            n_perm=int(getattr(config, "group_permutations", None) or DEFAULT_PERMUTATIONS),
+            trv_percent=getattr(config, "test_retest_percent", None),
             session_label=tuple(getattr(config, "session_label", ())),
             tracer_label=tuple(getattr(config, "tracer_label", ())),
             work_dir=getattr(config, "work_dir", None),
@@ -81,6 +89,15 @@ def _write_tsv(table: pd.DataFrame, path: Path) -> Path:
     write_text_atomic(path, table.to_csv(sep="\t", index=False, na_rep="n/a",
                                          float_format="%.6g"))  # fmt: skip
     return path
+
+
+def first_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """First rec/run of every participant, session and tracer/model/ref."""
+    if table.empty:
+        return table
+    runs = table[list(FIT_KEYS)].drop_duplicates().sort_values(["rec", "run"])
+    return table.merge(runs.drop_duplicates(["participant_id", "session", "tracer", "model",
+                                             "ref"]), on=list(FIT_KEYS))  # fmt: skip
 
 
 def one_per_participant(table: pd.DataFrame) -> pd.DataFrame:
@@ -143,94 +160,72 @@ def controls_parameters(
         except controls.TooFewControls as exc:
             LOGGER.warning("tracer %s: %s", tracer, exc)
     for (tracer, model, ref), part in hc.groupby(list(FAMILY)):
-        items = []
-        for pid, ses, rec, run in part[["participant_id", "session", "rec", "run"]].drop_duplicates(
-        ).itertuples(index=False):  # fmt: skip
+        items, genotypes = [], []
+        cols = ["participant_id", "session", "rec", "run", "tspo_genotype"]
+        for pid, ses, rec, run, geno in part[cols].drop_duplicates(cols[:4]).itertuples(
+            index=False
+        ):  # fmt: skip
             dvr = coll.maps.get((pid, ses, tracer, rec, run, model, ref, "DVR"))
             anat = coll.anat_for(pid, ses)
             if dvr is not None and "tspoms_dseg" in anat:
                 items.append((pid, dvr, anat["tspoms_dseg"], anat.get("tspoms_tsv")))
+                genotypes.append(geno)
         if not items:
             continue
         name = f"tracer-{tracer}_model-{model}" + (f"_ref-{ref}" if ref else "")
-        try:
-            result = controls.threshold_from_controls(
-                items, k=options.active_k, min_controls=options.min_controls
-            )
-        except controls.TooFewControls as exc:
-            LOGGER.warning("%s: %s", name, exc)
-            continue
-        result |= {"tracer": tracer, "model": model, "ref": ref}
-        path = group_dir / f"{name}_desc-activethreshold.json"
-        write_text_atomic(path, json.dumps(result, indent=2) + "\n")
-        written.append(path)
+        written += _write_thresholds(group_dir, name, items, genotypes,
+                                     genotype_sensitive(tracer), options,
+                                     {"tracer": tracer, "model": model, "ref": ref})  # fmt: skip
     return written
 
 
-def run_voxelwise(coll: Collection, long: pd.DataFrame, group_dir: Path, options: GroupOptions):
-    """Warp first-session maps to MNI152 and fit the second-level models; returns z-maps."""
-    template, mask = voxelwise.mni_template()
-    cache = Path(options.work_dir or group_dir.parent.parent / "work") / "group_mni"
-    out_dir = group_dir / "voxelwise"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = one_per_participant(long)
-    runs = runs[~runs["excluded"].astype(bool)].drop_duplicates(list(FIT_KEYS))
-    zmaps = []
-    for (tracer, model, ref), part in runs.groupby(list(FAMILY)):
-        for meas in ("DVR", "BPND"):
-            images, rows = [], []
-            for row in part.itertuples():
-                key = (row.participant_id, row.session, tracer, row.rec, row.run, model, ref, meas)
-                anat = coll.anat_for(row.participant_id, row.session)
-                if key not in coll.maps or "t1w" not in anat:
-                    continue
-                fwd = voxelwise.register_to_template(anat["t1w"], anat.get("brain_mask"),
-                                                     template, cache, threads=options.threads)  # fmt: skip
-                images.append(voxelwise.warp_to_template(coll.maps[key], fwd, template))
-                rows.append(row)
-            if len(images) < 3:
-                continue
-            info = pd.DataFrame([r._asdict() for r in rows]).reset_index(drop=True)
-            stem = (
-                f"tracer-{tracer}_model-{model}" + (f"_ref-{ref}" if ref else "") + f"_meas-{meas}"
-            )
-            zmaps += _voxelwise_models(images, info, out_dir, stem, genotype_sensitive(tracer),
-                                       options)  # fmt: skip
-    return zmaps
+def _write_thresholds(group_dir, name, items, genotypes, per_class, options, keys) -> list[Path]:
+    """Pooled threshold (genotype-insensitive tracers) or one per binding class (HAB, MAB)."""
+    kw = {"k": options.active_k, "min_controls": options.min_controls}
+    try:
+        if not per_class:
+            result = controls.threshold_from_controls(items, **kw)
+        else:
+            result = controls.class_thresholds(items, genotypes, **kw)
+    except controls.TooFewControls as exc:
+        LOGGER.warning("%s: %s", name, exc)
+        return []
+    written = []
+    for cls, part in (result.get("binding_classes") or {}).items():
+        if "threshold_dvr" in part:
+            path = group_dir / f"{name}_desc-activethreshold{cls}.json"
+            write_text_atomic(path, json.dumps(part | keys, indent=2) + "\n")
+            written.append(path)
+        else:
+            LOGGER.warning("%s, %s controls: %s", name, cls, part["reason"])
+    path = group_dir / f"{name}_desc-activethreshold.json"
+    write_text_atomic(path, json.dumps(result | keys, indent=2) + "\n")
+    return [*written, path]
 
 
-def _voxelwise_models(images, info, out_dir, stem, adjust_genotype, options) -> list[Path]:
-    out = []
-    counts = info["group"].value_counts()
-    keep = info["group"].map(counts) >= options.min_group_size
-    sel = [img for img, k in zip(images, keep, strict=True) if k]
-    design = voxelwise.group_design(info[keep].reset_index(drop=True),
-                                    adjust_genotype=adjust_genotype)  # fmt: skip
-    for a, b in CONTRASTS:
-        if a in design.columns and b in design.columns:
-            vec = voxelwise.contrast_vector(design, a, b)
-            out += _save_maps(sel, design, vec, out_dir, f"{stem}_contrast-{b}minus{a}", options)
-    pts = info[(info["group"] != "HC") & info["edss"].notna()].index
-    if len(pts) >= 5 and info.loc[pts, "edss"].nunique() >= 3:
-        design = voxelwise.edss_design(info.loc[pts].reset_index(drop=True))
-        vec = (design.columns == "edss").astype(float)
-        out += _save_maps([images[i] for i in pts], design, vec, out_dir, f"{stem}_contrast-EDSS",
-                          options)  # fmt: skip
-    return out
+def monitoring_statistics(long: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:
+    """Paired / mixed-model change tests of the primary measure (first rec/run per session)."""
+    if long.empty:
+        return pd.DataFrame(columns=list(monitoring.COLUMNS))
+    runs = first_runs(long[~long["excluded"].astype(bool)])
+    primary = runs["model"].map(primary_measure)
+    return monitoring.change_statistics(runs[runs["measure"] == primary], arms,
+                                        trv_percent=options.trv_percent,
+                                        regions=STAT_REGIONS)  # fmt: skip
 
 
-def _save_maps(images, design, vec, out_dir, stem, options) -> list[Path]:
-    _, mask = voxelwise.mni_template()
-    z, thr, level = voxelwise.second_level(images, design, vec, mask, alpha=options.alpha)
-    zfile = out_dir / f"{stem}_stat-z_statmap.nii.gz"
-    nib.save(z, str(zfile))
-    nib.save(thr, str(out_dir / f"{stem}_stat-z_desc-fdr_statmap.nii.gz"))
-    meta = {"design_columns": list(design.columns), "contrast": list(map(float, vec)),
-            "n": len(images), "threshold": "voxel-wise FDR (Benjamini-Hochberg), two-sided",
-            "alpha": options.alpha, "z_threshold": level}  # fmt: skip
-    write_text_atomic(zfile.with_name(zfile.name.replace(".nii.gz", ".json")),
-                      json.dumps(meta, indent=2) + "\n")  # fmt: skip
-    return [zfile]
+def individual_sdc(change: pd.DataFrame, arms: pd.DataFrame, options) -> pd.DataFrame:
+    """Arm, the one-participant smallest detectable change and whether a change exceeds it."""
+    change = change.merge(arms, on="participant_id", how="left")
+    found = change["tracer"].map(lambda t: monitoring.test_retest(t, options.trv_percent))
+    trv = found.str[0]
+    change["sdc_source"] = found.str[1]
+    sdc = trv.map(lambda v: monitoring.smallest_detectable_change(v) if v is not None else None)
+    change["sdc_percent"] = pd.to_numeric(sdc, errors="coerce")
+    change["beyond_sdc"] = np.where(change["sdc_percent"].notna(),
+                                    change["percent_change"].abs() > change["sdc_percent"],
+                                    None)  # fmt: skip
+    return change
 
 
 def analyse(
@@ -238,8 +233,12 @@ def analyse(
     participants: dict[str, ParticipantInfo],
     group_dir: Path,
     options: GroupOptions,
+    arms: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Run every group analysis on collected outputs; returns the tables it wrote."""
+    """Run every group analysis on collected outputs; returns the tables it wrote.
+
+    ``arms``: participant_id -> arm (:func:`monitoring.read_arms`), for treatment monitoring.
+    """
     regional = attach_participants(_select(coll.regional, options), participants)
     phenos = attach_participants(_select(coll.phenotypes, options), participants)
     lesions = attach_participants(_select(coll.lesions, options), participants)
@@ -259,19 +258,29 @@ def analyse(
 
     change = longitudinal.regional_change(long)
     lchange = longitudinal.lesion_change(lesions, morph_of, max_mm=options.lesion_match_mm)
+    arms = pd.DataFrame(columns=["participant_id", "arm"]) if arms is None else arms
+    mon = pd.concat([monitoring_statistics(long, arms, options),
+                     monitoring.lesion_change_tests(lchange, arms)], ignore_index=True)  # fmt: skip
+    if not mon.empty:
+        _write_tsv(mon, group_dir / "longitudinal_statistics.tsv")
     if not change.empty:
+        change = individual_sdc(change, arms, options)
         _write_tsv(change, group_dir / "longitudinal_regions.tsv")
     if not lchange.empty:
         _write_tsv(lchange, group_dir / "longitudinal_lesions.tsv")
-    zmaps = run_voxelwise(coll, long, group_dir, options) if options.voxelwise else []
-    _report(group_dir, study, long, stats, zmaps)
+    zmaps = []
+    if options.voxelwise:
+        runs = one_per_participant(long)
+        zmaps = voxelmaps.run_voxelwise(coll, runs[~runs["excluded"].astype(bool)], group_dir,
+                                        options)  # fmt: skip
+    _report(group_dir, study, long, stats, zmaps, mon)
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
     return {"study": study, "long": long, "statistics": stats, "longitudinal": change,
-            "lesion_change": lchange}  # fmt: skip
+            "lesion_change": lchange, "monitoring": mon}  # fmt: skip
 
 
-def _report(group_dir, study, long, stats, zmaps) -> None:
+def _report(group_dir, study, long, stats, zmaps, mon) -> None:
     sections = [("Study table", report.table_html(study))]
     base = one_per_participant(long)
     for key, part in base.groupby(list(FAMILY)):
@@ -283,6 +292,10 @@ def _report(group_dir, study, long, stats, zmaps) -> None:
     if not stats.empty:
         shown = stats.drop(columns=["spearman_rho", "spearman_p"], errors="ignore")
         sections.append(("Statistics", report.table_html(shown.sort_values("p"))))
+    if not mon.empty:
+        shown = mon[mon["p"].notna()].drop(columns=["trv_source", "reason"])
+        sections.append(("Treatment monitoring (percent change, 95 % CI)",
+                         report.table_html(shown)))  # fmt: skip
     for z in zmaps:
         sections.append((z.name, report.map_plot(z, z.name)))
     report.write_report(group_dir / "report.html", sections)

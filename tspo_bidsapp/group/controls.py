@@ -3,29 +3,40 @@
 **SVCA kinetic classes** (Turkheimer et al. 2007, J Nucl Med 48:158-167; Yaqub et al. 2012,
 J Cereb Blood Flow Metab 32:1600-1608), per tracer, from the controls' first sessions (LAB
 excluded for second-generation tracers). Each control's region TACs
-(``seg-tspoms_desc-preproc_tacs.tsv``) are normalised frame by frame over the brain, mean 0 and
-SD 1, where the brain mean is the volume-weighted mean over all regions (exact: every brain
-voxel belongs to one region) and the SD is the volume-weighted *between-region* SD (a lower
-bound of the voxel SD the participant level uses, as no voxel PET is written). Classes:
+(``seg-tspoms_desc-preproc_tacs.tsv``) are normalised frame by frame with the brain *voxel*
+mean and SD that the participant level wrote in the TACs' JSON sidecar
+(``SVCANormalisation``, :func:`tspo_bidsapp.quant.svca.svca_normalisation`) - the scaling
+:func:`tspo_bidsapp.quant.svca.normalise_frames` applies to voxels, so the mean normalised TAC
+of a region's voxels equals its class curve exactly. Classes:
 
 - ``grey_matter``: cortical-GM; ``white_matter``: NAWM;
 - ``high_binding``: thalamus, the grey-matter structure of highest TSPO binding in the
   healthy brain;
-- ``blood``: no blood curve is written by the participant level (no arterial or image-derived
-  input); the choroid plexus, the most vascular segmented region (early peak), stands in.
-  Its late frames carry specific binding, so this class is a proxy, not a blood TAC.
+- ``csf``: the ventricles (fluid without specific binding; the optional fifth class, which
+  takes up the partial volume of grey-matter voxels at the CSF border);
+- ``blood``: the participant level's vascular curve (early-peak voxels of the venous sinuses
+  and large vessels near the brain surface), used only where its late frames passed the check
+  that they carry no specific binding (below brain tissue, faster washout).
 
+A control without these sidecar entries or without a usable vascular curve is skipped (the
+reason is in the JSON); fewer than ``min_controls`` usable controls: nothing is written.
 Curves of all controls are put on the first control's frame mid-times (linear interpolation,
 NaN outside a control's scan) and averaged. Written as ``tracer-<T>_desc-svca_classes.tsv``
-(``time`` in minutes + four classes; :func:`tspo_bidsapp.quant.svca.read_svca_classes`).
+(``time`` in minutes + five classes; :func:`tspo_bidsapp.quant.svca.read_svca_classes`).
 
 **Active-voxel threshold** (Nylund et al. 2022, Brain Commun 4:fcab301): mean + k SD of the
 controls' NAWM voxel DVR values pooled over controls
 (:func:`tspo_bidsapp.quant.phenotypes.active_threshold`), from the T1w-space DVR maps and the
 ``seg-tspoms`` NAWM label. Written as ``tracer-<T>_model-<M>_ref-<R>_desc-activethreshold.json``.
+For second-generation tracers binding differs by rs6971 genotype (MAB about 30 % below HAB;
+Owen et al. 2012 J Cereb Blood Flow Metab 32:1), so the threshold is derived per binding class
+(:func:`class_thresholds`): the JSON lists ``binding_classes`` (HAB, MAB: threshold or the
+reason it is missing) and has no pooled ``threshold_dvr``; each class with enough controls is
+also written as ``..._desc-activethreshold<HAB|MAB>.json`` (``threshold_dvr`` at the top, for
+``--active-threshold-file``).
 
-Neither is derived from fewer than ``min_controls`` controls: a warning names the shortfall
-and no file is written.
+Nothing is derived from fewer than ``min_controls`` controls (per class for the threshold): a
+warning names the shortfall and no file is written.
 """
 
 from __future__ import annotations
@@ -41,19 +52,28 @@ import pandas as pd
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.config import write_text_atomic
+from tspo_bidsapp.group.collect import read_json
 from tspo_bidsapp.quant.phenotypes import active_threshold
-from tspo_bidsapp.quant.svca import CLASS_NAMES, write_svca_classes
+from tspo_bidsapp.quant.svca import (
+    CLASS_NAMES,
+    OPTIONAL_CLASSES,
+    normalise_curves,
+    write_svca_classes,
+)
 from tspo_bidsapp.quant.tacs import read_tacs_tsv
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
-#: Region of the seg-tspoms set that stands for each SVCA class (see the module docstring).
+#: Region of the seg-tspoms set that stands for each tissue SVCA class (see the module
+#: docstring); the blood class comes from vascular voxels, not from a region.
 CLASS_REGIONS: dict[str, str] = {
     "grey_matter": "cortical-GM",
     "white_matter": "NAWM",
-    "blood": "choroid-plexus",
     "high_binding": "thalamus",
+    "csf": "ventricles",
 }
 WM_REGION = "NAWM"
+#: rs6971 binding classes with usable specific binding (LAB are excluded upstream).
+BINDING_CLASSES = ("HAB", "MAB")
 
 
 class TooFewControls(ValueError):
@@ -68,26 +88,6 @@ def _check_n(n: int, min_controls: int, what: str) -> None:
         )
 
 
-def normalised_region_tacs(tacs: dict[str, np.ndarray], volumes: dict[str, float]) -> dict:
-    """Region TACs normalised per frame to mean 0, SD 1 over the brain (volume-weighted).
-
-    ``tacs``: region -> (frames,) activity; ``volumes``: region -> mL. Regions without a
-    volume are left out of the brain statistics.
-    """
-    names = [r for r in tacs if volumes.get(r, 0) > 0 and np.all(np.isfinite(tacs[r]))]
-    if len(names) < 3:
-        raise ValueError("need at least 3 regions with volumes to normalise TACs over the brain")
-    x = np.vstack([tacs[r] for r in names])  # (regions, frames)
-    w = np.array([volumes[r] for r in names])[:, None] / sum(volumes[r] for r in names)
-    mean = (w * x).sum(axis=0)
-    sd = np.sqrt((w * (x - mean) ** 2).sum(axis=0))
-    flat = ~(sd > 0)
-    return {
-        r: np.where(flat, 0.0, (np.asarray(tacs[r], float) - mean) / np.where(flat, 1.0, sd))
-        for r in tacs
-    }
-
-
 @dataclass(frozen=True)
 class ControlTACs:
     participant_id: str
@@ -95,36 +95,72 @@ class ControlTACs:
     volumes: dict[str, float]
 
 
+def control_class_curves(c: ControlTACs) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """One control's normalised class curves ``(mid_min, (T, 4) or None, reason)``.
+
+    Uses the participant level's ``SVCANormalisation`` (tacs sidecar): region TACs scaled per
+    frame by the brain voxel mean and SD, and its vascular TAC as the blood class when that
+    curve passed the no-specific-binding check.
+    """
+    timing, tacs = read_tacs_tsv(c.tacs_file)
+    missing = [r for r in CLASS_REGIONS.values() if r not in tacs]
+    if missing:
+        raise ValueError(f"{c.tacs_file}: no TAC column for region(s) {missing}")
+    sidecar = Path(str(c.tacs_file).removesuffix(".tsv") + ".json")
+    norm = read_json(sidecar).get("SVCANormalisation") if sidecar.is_file() else None
+    if not norm or "BrainVoxelMean" not in norm:
+        return (
+            timing.mid_min,
+            None,
+            f"{sidecar.name}: no SVCANormalisation (brain voxel statistics)",
+        )
+    mean, sd = np.asarray(norm["BrainVoxelMean"]), np.asarray(norm["BrainVoxelSD"])
+    if mean.size != timing.n_frames or sd.size != timing.n_frames:
+        raise ValueError(
+            f"{sidecar}: SVCANormalisation has {mean.size} frames, not {timing.n_frames}"
+        )
+    check = norm.get("VascularCheck") or {}
+    if "VascularTAC" not in norm or not check.get("passed"):
+        why = check.get("reason") or "no vascular voxels found"
+        return timing.mid_min, None, f"{sidecar.name}: vascular curve unusable ({why})"
+    curves = {k: tacs[r] for k, r in CLASS_REGIONS.items()}
+    curves["blood"] = np.asarray(norm["VascularTAC"], float)
+    return (
+        timing.mid_min,
+        np.column_stack(
+            [normalise_curves(curves[k], mean, sd) for k in CLASS_NAMES + OPTIONAL_CLASSES]
+        ),
+        "",
+    )
+
+
 def svca_classes(controls: list[ControlTACs], *, min_controls: int = 3):
     """Average normalised class curves of healthy controls: ``(time_min, (T, 4), info)``."""
     _check_n(len(controls), min_controls, "SVCA classes")
-    grid = None
-    curves = []
+    grid, curves, used, skipped = None, [], [], {}
     for c in controls:
-        timing, tacs = read_tacs_tsv(c.tacs_file)
-        missing = [r for r in CLASS_REGIONS.values() if r not in tacs]
-        if missing:
-            raise ValueError(f"{c.tacs_file}: no TAC column for region(s) {missing}")
-        norm = normalised_region_tacs(tacs, c.volumes)
-        mid = timing.mid_min
-        if grid is None:
-            grid = mid
-        curves.append(
-            np.column_stack(
-                [
-                    np.interp(grid, mid, norm[CLASS_REGIONS[k]], left=np.nan, right=np.nan)
-                    for k in CLASS_NAMES
-                ]
-            )
-        )
+        mid, curve, reason = control_class_curves(c)
+        if curve is None:
+            skipped[c.participant_id] = reason
+            continue
+        grid = mid if grid is None else grid
+        curves.append(np.column_stack([np.interp(grid, mid, curve[:, k], left=np.nan,
+                                                 right=np.nan) for k in range(curve.shape[1])]))  # fmt: skip
+        used.append(c.participant_id)
+    if len(curves) < min_controls:
+        detail = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        raise TooFewControls(f"SVCA classes: {len(curves)} healthy control(s) usable, at least "
+                             f"{min_controls} needed (--min-controls); nothing written ({detail})")  # fmt: skip
     stack = np.stack(curves)  # (controls, T, 4)
     keep = np.isfinite(stack).all(axis=2).sum(axis=0) >= min_controls
     classes = np.nanmean(stack[:, keep], axis=0)
     info = {
-        "Controls": [c.participant_id for c in controls],
-        "ClassRegions": CLASS_REGIONS,
-        "Normalisation": "per frame over the brain: volume-weighted regional mean and "
-        "between-region SD",
+        "Controls": used,
+        "SkippedControls": skipped,
+        "ClassRegions": CLASS_REGIONS
+        | {"blood": "early-peak vascular voxels (participant level, SVCANormalisation)"},
+        "Normalisation": "per frame: brain voxel mean and SD written by the participant "
+        "level (the normalisation SVCA applies to voxels)",
         "BetweenControlSD": np.nanstd(stack[:, keep], axis=0, ddof=1).round(4).tolist(),
         "DroppedTimes": int((~keep).sum()),
     }
@@ -177,4 +213,36 @@ def threshold_from_controls(
         "controls": per,
         "between_control_sd_of_means": float(pd.Series([p["mean"] for p in per]).std()),
         "reference": "Nylund et al. 2022 Brain Commun 4:fcab301",
+    }
+
+
+def class_thresholds(
+    items: list[tuple[str, Path, Path, Path | None]],
+    genotypes: list[str | None],
+    *,
+    k: float = 2.0,
+    min_controls: int = 3,
+) -> dict:
+    """Active thresholds per binding class; a class with too few controls carries a reason.
+
+    Raises :class:`TooFewControls` when no class has ``min_controls`` controls.
+    """
+    classes = {}
+    for cls in BINDING_CLASSES:
+        sel = [item for item, g in zip(items, genotypes, strict=True) if g == cls]
+        try:
+            classes[cls] = threshold_from_controls(sel, k=k, min_controls=min_controls)
+            classes[cls]["binding_class"] = cls
+        except TooFewControls as exc:
+            classes[cls] = {"binding_class": cls, "n_controls": len(sel), "reason": str(exc)}
+    if not any("threshold_dvr" in c for c in classes.values()):
+        raise TooFewControls("; ".join(f"{c}: {v['reason']}" for c, v in classes.items()))
+    other = sorted({str(g) for g in genotypes} - set(BINDING_CLASSES))
+    return {
+        "rule": f"mean + {k:g} SD of NAWM voxel DVR of healthy controls, per binding class",
+        "binding_classes": classes,
+        "pooled": "not used: binding differs between HAB and MAB (rs6971)",
+        "ignored_genotypes": other,
+        "reference": "Nylund et al. 2022 Brain Commun 4:fcab301; Owen et al. 2012 "
+        "J Cereb Blood Flow Metab 32:1",
     }

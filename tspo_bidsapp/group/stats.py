@@ -19,6 +19,15 @@ regions x contrasts of one family (``group``, ``genotype``, ``edss``).
 EDSS: in patients (group not HC), the slope of value on EDSS adjusted for age, sex (and
 genotype) by OLS (``estimate``, per EDSS point, ``p``, ``q``), plus the unadjusted Spearman
 rank correlation (``spearman_rho``, ``spearman_p``). Disease subtype is not adjusted for.
+
+Group x genotype (second-generation tracers, family ``interaction``): F-test of the
+interaction terms ``C(group):C(genotype)`` against the additive model, on DVR and on log DVR
+(``t`` holds F; groups with at least ``min_group_size`` HAB and MAB participants). A
+significant interaction means the additive genotype adjustment does not fit; the group
+contrasts should then be read per binding class.
+
+``deep-GM`` is not tested (its parts are). Tests that cannot be computed are rows with the
+reason in ``reason``.
 """
 
 from __future__ import annotations
@@ -36,16 +45,18 @@ LOGGER = logging.getLogger("tspo_bidsapp.group")
 CONTRASTS: tuple[tuple[str, str], ...] = (
     ("HC", "RRMS"), ("HC", "SPMS"), ("HC", "PPMS"), ("HC", "CIS"), ("RRMS", "SPMS"),
 )  # fmt: skip
-#: Regions tested by default (the reference region and CSF spaces are not).
+#: Regions tested by default (the reference region and CSF spaces are not). The derived
+#: ``deep-GM`` (the volume-weighted mean of thalamus, caudate, putamen, pallidum) is left out:
+#: its parts are tested, and a parent region would only enlarge the FDR family redundantly.
 STAT_REGIONS: tuple[str, ...] = (
     "NAWM", "perilesional-WM-0-3mm", "perilesional-WM-3-6mm", "WM-lesions", "cortical-GM",
-    "thalamus", "caudate", "putamen", "pallidum", "deep-GM", "hippocampus", "amygdala",
+    "thalamus", "caudate", "putamen", "pallidum", "hippocampus", "amygdala",
     "brainstem", "cerebellar-WM", "choroid-plexus",
 )  # fmt: skip
 RESULT_COLUMNS = (
     "region", "family", "contrast", "n_a", "n_b", "mean_a", "mean_b", "estimate", "se", "t",
     "p", "ci_low", "ci_high", "d_adjusted", "cohens_d", "spearman_rho", "spearman_p", "n",
-    "covariates", "q", "significant",
+    "covariates", "q", "significant", "reason",
 )  # fmt: skip
 
 
@@ -141,6 +152,37 @@ def region_group_tests(
     return out
 
 
+def region_interaction_test(data: pd.DataFrame, *, min_group_size: int = 3) -> list[dict]:
+    """Group x genotype (HAB/MAB) interaction, on DVR and on log DVR (F-test of the
+    interaction terms against the additive model, both adjusted for age and sex).
+
+    A multiplicative genotype effect (MAB binding a fraction of HAB binding) appears as an
+    interaction on the DVR scale but not on the log scale.
+    """
+    data, terms = _design(data.dropna(subset=["value", "group"]), True)
+    cells = data.groupby(["group", "tspo_genotype"]).size()
+    groups = sorted(g for g in data["group"].unique()
+                    if all(cells.get((g, c), 0) >= min_group_size for c in ("HAB", "MAB")))  # fmt: skip
+    base = {"family": "interaction", "covariates": "age,sex"}
+    if len(groups) < 2:
+        why = (f"fewer than 2 groups with at least {min_group_size} HAB and {min_group_size} "
+               "MAB participants")  # fmt: skip
+        return [base | {"contrast": "group x genotype", "reason": why}]
+    data = data[data["group"].isin(groups) & (data["value"] > 0)]
+    data = data.assign(logvalue=np.log(data["value"]))
+    rest = [t for t in terms if not t.startswith("C(tspo_genotype")]
+    gterm, genoterm = "C(group)", "C(tspo_genotype, Treatment(reference='HAB'))"
+    out = []
+    for scale, y in (("DVR", "value"), ("log DVR", "logvalue")):
+        small = _fit(f"{y} ~ {' + '.join([gterm, genoterm, *rest])}", data)
+        full = _fit(f"{y} ~ {gterm} * {genoterm}" + "".join(f" + {t}" for t in rest), data)
+        f, p, df = full.compare_f_test(small)
+        out.append(base | {"contrast": f"group x genotype ({scale})", "t": float(f),
+                           "p": float(p), "n": int(full.nobs),
+                           "covariates": f"age,sex; F-test, {int(df)} df"})  # fmt: skip
+    return out
+
+
 def region_edss_test(data: pd.DataFrame, *, adjust_genotype: bool, min_n: int = 5) -> list[dict]:
     """Slope of value on EDSS in patients (adjusted) and the Spearman correlation."""
     data = data[(data["group"] != "HC") & data["group"].notna()].dropna(subset=["value", "edss"])
@@ -169,16 +211,24 @@ def family_statistics(
     """All tests of one tracer/model/ref/measure (rows: one per region); FDR per family.
 
     ``data`` has columns region, value, group, age, sex, edss, tspo_genotype (one row per
-    participant and region; excluded rows already removed).
+    participant and region; excluded rows already removed). A test that cannot be computed
+    is a row whose ``reason`` says why (``reason`` is empty otherwise).
     """
     rows = []
     for region in [r for r in regions if r in set(data["region"])]:
         part = data[data["region"] == region]
         if part["value"].nunique() < 3:
+            rows.append({"region": region, "family": "group", "contrast": "all",
+                         "reason": "fewer than 3 distinct values"})  # fmt: skip
             continue
-        for row in region_group_tests(
+        found = region_group_tests(
             part, adjust_genotype=adjust_genotype, min_group_size=min_group_size
-        ) + region_edss_test(part, adjust_genotype=adjust_genotype):
+        )
+        edss = region_edss_test(part, adjust_genotype=adjust_genotype)
+        inter = region_interaction_test(part, min_group_size=min_group_size) if (
+            adjust_genotype
+        ) else []  # fmt: skip
+        for row in found + edss + inter + _not_tested(part, found, edss, min_group_size):
             rows.append({"region": region, **row})
     table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS])
     table["q"] = np.nan
@@ -190,4 +240,27 @@ def family_statistics(
             q[ok] = multipletests(p[ok], alpha=alpha, method="fdr_bh")[1]
             table.loc[idx, "q"] = q
     table["significant"] = table["q"] < alpha
+    table["reason"] = table["reason"].fillna("")
     return table
+
+
+def _not_tested(part: pd.DataFrame, found: list, edss: list, min_group_size: int) -> list[dict]:
+    """Reason rows for the default contrasts and the EDSS slope that could not be tested."""
+    counts = part.dropna(subset=["value", "group"])["group"].value_counts()
+    done = {r["contrast"] for r in found}
+    rows = []
+    for a, b in CONTRASTS:
+        if f"{b}-{a}" in done or a not in counts or b not in counts:
+            continue
+        small = [
+            f"{g}: {int(counts.get(g, 0))}" for g in (a, b) if counts.get(g, 0) < min_group_size
+        ]
+        why = (f"group size below --min-group-size {min_group_size} ({', '.join(small)})"
+               if small else "model could not be fitted")  # fmt: skip
+        rows.append({"family": "group", "contrast": f"{b}-{a}", "reason": why})
+    if not edss:
+        pts = part[(part["group"] != "HC") & part["group"].notna()].dropna(subset=["edss"])
+        rows.append({"family": "edss", "contrast": "EDSS slope (patients)",
+                     "reason": f"{len(pts)} patient(s) with EDSS, {pts['edss'].nunique()} "
+                     "distinct value(s): at least 5 and 3 needed"})  # fmt: skip
+    return rows

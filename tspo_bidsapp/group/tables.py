@@ -97,7 +97,25 @@ def study_table(regional: pd.DataFrame, phenotypes: pd.DataFrame) -> pd.DataFram
     if not phenotypes.empty:
         cols = [c for c in PHENOTYPE_COLUMNS if c in phenotypes.columns]
         wide = wide.merge(phenotypes[[*FIT_KEYS, *cols]], on=list(FIT_KEYS), how="left")
+    wide["polvinen_predictor_reason"] = phenotype_reason(wide)
     return wide[[*FIT_KEYS, *[c for c in wide.columns if c not in FIT_KEYS]]]
+
+
+def phenotype_reason(wide: pd.DataFrame) -> list[str]:
+    """Why the Polvinen predictor (and the proportions) are missing; '' where computed."""
+    n = wide["n_lesions"] if "n_lesions" in wide.columns else pd.Series(np.nan, wide.index)
+    classified = wide.get("n_classified", pd.Series(np.nan, wide.index))
+    out = []
+    for total, done in zip(n, classified, strict=True):
+        if pd.isna(total):
+            out.append("no lesion phenotype table (participant level without an active threshold)")
+        elif total == 0:
+            out.append("no lesions")
+        elif not done:
+            out.append("no lesion could be classified")
+        else:
+            out.append("")
+    return out
 
 
 def baseline_rows(table: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,12 @@ from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phen
 from tspo_bidsapp.quant.pvc import gtm_correct, resampled_fwhm_mm
 from tspo_bidsapp.quant.reference import cerebellum_reference, check_reference
 from tspo_bidsapp.quant.regional import ModelSettings, fit_regions, model_table
-from tspo_bidsapp.quant.svca import read_svca_classes, resample_classes, svca_reference
+from tspo_bidsapp.quant.svca import (
+    read_svca_classes,
+    resample_classes,
+    svca_normalisation,
+    svca_reference,
+)
 from tspo_bidsapp.quant.tacs import read_tacs_tsv, region_tacs, write_tacs_tsv
 
 
@@ -53,6 +58,7 @@ class _ExtractTACsInputSpec(BaseInterfaceInputSpec):
     sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar (frame timing)")
     dseg_file = File(exists=True, mandatory=True, desc="seg-tspoms label map")
     dseg_tsv = File(exists=True, mandatory=True, desc="its dseg.tsv (index, name)")
+    brain_mask = File(exists=True, desc="brain mask: SVCA frame normalisation in the sidecar")
 
 
 class _ExtractTACsOutputSpec(TraitedSpec):
@@ -77,6 +83,12 @@ class ExtractTACs(SimpleInterface):
         write_tacs_tsv(sidecar.timing, tacs, out)
         self._results.update(out_tsv=str(out), volumes=volumes)
         self._results["out_meta"] = {"Units": sidecar.units, "VolumesML": volumes}
+        if isdefined(self.inputs.brain_mask):
+            brain = _load(self.inputs.brain_mask, np.uint8)[1] > 0
+            zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+            self._results["out_meta"]["SVCANormalisation"] = svca_normalisation(
+                data, sidecar.timing.mid_min, brain, zooms
+            )
         return runtime
 
 

@@ -4,9 +4,11 @@ Turkheimer FE et al. (2007) J Nucl Med 48:158-167; Yaqub M et al. (2012) J Cereb
 Metab 32:1600-1608 (the four-class variant). Each frame is normalised over the brain mask
 (mean 0, SD 1 per frame); every brain voxel's normalised TAC is modelled as a non-negative
 mixture of four kinetic classes (grey matter without specific binding, white matter, blood,
-high-binding grey matter); voxels whose grey-matter fraction ``c_GM / sum(c)`` exceeds 0.9
-within a GM mask form the reference region, whose TAC is the mean of their *un-normalised*
-TACs. Classes are read from a TSV the user gives (time in minutes + four columns) or derived
+high-binding grey matter) and optionally a fifth, CSF, which takes up the partial volume
+of grey-matter voxels at the CSF border; voxels whose grey-matter fraction ``c_GM / sum(c)``
+exceeds 0.9 within a GM mask form the reference region, whose TAC is the mean of their
+*un-normalised* TACs. Classes are read from a TSV the user gives (time in minutes + four or
+five columns) or derived
 from healthy controls (:func:`kinetic_classes_from_masks`, averaged at the group level);
 none are shipped.
 
@@ -29,7 +31,11 @@ from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS
 from tspo_bidsapp.quant.tacs import mask_mean_tac
 
 CLASS_NAMES: tuple[str, ...] = ("grey_matter", "white_matter", "blood", "high_binding")
+#: Optional fifth class: fluid spaces without specific binding (CSF), which absorbs the
+#: partial volume of grey-matter voxels at the CSF border.
+OPTIONAL_CLASSES: tuple[str, ...] = ("csf",)
 _ALIASES: dict[str, tuple[str, ...]] = {
+    "csf": ("csf", "fluid", "ventricles"),
     "time": ("time", "time_min", "mid_time", "t"),
     "grey_matter": ("grey_matter", "gray_matter", "gm", "grey", "gray"),
     "white_matter": ("white_matter", "wm", "white"),
@@ -37,6 +43,13 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "high_binding": ("high_binding", "hsb", "high_binding_gm", "tspo_high", "specific"),
 }
 DEFAULT_GM_FRACTION = 0.9
+#: Vascular voxels: within this distance of the brain mask (mm), peak by this time (min), and
+#: the top fraction of early activity.
+VASCULAR_MARGIN_MM = 10.0
+VASCULAR_PEAK_MAX_MIN = 3.0
+VASCULAR_TOP_FRACTION = 0.002
+#: Smallest connected group of vascular voxels kept (face connectivity).
+VASCULAR_MIN_VOXELS = 5
 
 
 @dataclass
@@ -51,7 +64,8 @@ class SVCAResult:
 
 
 def read_svca_classes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``--svca-classes``: ``(time_min (T,), classes (T, 4))`` in :data:`CLASS_NAMES` order.
+    """Read ``--svca-classes``: ``(time_min (T,), classes (T, K))`` in :data:`CLASS_NAMES` order,
+    followed by the :data:`OPTIONAL_CLASSES` present (K = 4 or 5).
 
     Columns (case-insensitive): ``time`` in minutes and one column per class; errors name the
     file and the missing or bad column.
@@ -68,6 +82,10 @@ def read_svca_classes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 f"{', '.join(_ALIASES[key])}; found {list(table.columns)})"
             )
         cols.append(found)
+    for key in OPTIONAL_CLASSES:
+        found = next((lower[a] for a in _ALIASES[key] if a in lower), None)
+        if found is not None:
+            cols.append(found)
     values = table[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     for j, col in enumerate(cols):
         if not np.all(np.isfinite(values[:, j])):
@@ -100,22 +118,45 @@ def resample_classes(
     return out, warnings
 
 
-def normalise_frames(data: np.ndarray, brain_mask: np.ndarray) -> np.ndarray:
-    """Brain voxels' TACs (voxels, frames), each frame scaled to mean 0, SD 1 over the brain.
+def brain_frame_statistics(data: np.ndarray, brain_mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Brain voxels' TACs (voxels, frames) and the per-frame voxel mean and SD over the brain.
 
-    Frames that are constant over the brain (no contrast) become 0.
+    The one definition of the SVCA frame normalisation: the participant level writes these
+    mean and SD curves with the region TACs, so that the group level scales the controls'
+    classes exactly as :func:`normalise_frames` scales voxels.
     """
     mask = np.asarray(brain_mask, bool)
     if mask.shape != np.asarray(data).shape[:3]:
         raise ValueError(f"brain mask shape {mask.shape} != PET shape {data.shape[:3]}")
     tacs = np.asarray(data)[mask].astype(np.float64)
-    mean = np.nanmean(tacs, axis=0)
-    sd = np.nanstd(tacs, axis=0)
+    return tacs, *frame_mean_sd(data, mask)
+
+
+def frame_mean_sd(data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame mean and SD (ddof 0, NaN ignored) of the voxels of ``mask``, frame by frame
+    (memory of one frame)."""
+    mask = np.asarray(mask, bool)
+    frames = [np.asarray(data[..., k])[mask].astype(np.float64) for k in range(data.shape[-1])]
+    return np.array([np.nanmean(f) for f in frames]), np.array([np.nanstd(f) for f in frames])
+
+
+def normalise_curves(tacs: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``(tacs - mean) / sd`` per frame; frames without contrast (SD 0) become 0."""
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
     flat = ~(sd > 0)
-    if flat.all():
+    return np.where(flat, 0.0, (np.asarray(tacs, float) - mean) / np.where(flat, 1.0, sd))
+
+
+def normalise_frames(data: np.ndarray, brain_mask: np.ndarray) -> np.ndarray:
+    """Brain voxels' TACs (voxels, frames), each frame scaled to mean 0, SD 1 over the brain.
+
+    Frames that are constant over the brain (no contrast) become 0.
+    """
+    tacs, mean, sd = brain_frame_statistics(data, brain_mask)
+    if not (sd > 0).any():
         raise ValueError("every PET frame is constant over the brain mask; SVCA cannot run")
     # Frames without contrast (e.g. before the bolus arrives) carry no class information: 0.
-    return np.where(flat, 0.0, (tacs - mean) / np.where(flat, 1.0, sd))
+    return normalise_curves(tacs, mean, sd)
 
 
 def nnls_all_subsets(design: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -212,9 +253,92 @@ def kinetic_classes_from_masks(
     return np.column_stack(out)
 
 
+def vascular_voxels(
+    data: np.ndarray,
+    mid_min: np.ndarray,
+    brain_mask: np.ndarray,
+    zooms: tuple[float, float, float],
+    *,
+    margin_mm: float = VASCULAR_MARGIN_MM,
+    peak_max_min: float = VASCULAR_PEAK_MAX_MIN,
+    top_fraction: float = VASCULAR_TOP_FRACTION,
+) -> np.ndarray:
+    """Early-peak voxels of the large vessels and venous sinuses (a mask).
+
+    Searched within ``margin_mm`` of the brain mask (the sinuses lie on its surface): voxels
+    whose TAC peaks at or before ``peak_max_min`` and whose mean over those early frames is in
+    the top ``top_fraction`` of the search region, in connected groups of at least
+    :data:`VASCULAR_MIN_VOXELS` voxels. Image-derived blood curves: Zanotti-
+    Fregonara et al. 2011 J Cereb Blood Flow Metab 31:1986.
+    """
+    from scipy import ndimage
+
+    brain = np.asarray(brain_mask, bool)
+    search = ndimage.distance_transform_edt(~brain, sampling=zooms) <= margin_mm
+    early = np.asarray(mid_min, float) <= peak_max_min
+    if not early.any():
+        return np.zeros(brain.shape, bool)
+    n = int(search.sum())
+    level, peak_early, peak_late = np.zeros(n), np.full(n, -np.inf), np.full(n, -np.inf)
+    for k in range(data.shape[-1]):  # one frame at a time: the search region is large
+        frame = np.nan_to_num(np.asarray(data[..., k], np.float64)[search])
+        if early[k]:
+            level += frame / early.sum()
+            peak_early = np.maximum(peak_early, frame)
+        else:
+            peak_late = np.maximum(peak_late, frame)
+    peaks_early = peak_early >= peak_late
+    cut = np.quantile(level, 1.0 - top_fraction)
+    out = np.zeros(brain.shape, bool)
+    out[search] = peaks_early & (level >= cut) & (level > 0)
+    # vessels are connected structures; isolated noisy voxels are not
+    labels, n = ndimage.label(out)
+    sizes = ndimage.sum_labels(out, labels, np.arange(1, n + 1))
+    return np.isin(labels, 1 + np.flatnonzero(sizes >= VASCULAR_MIN_VOXELS))
+
+
+def vascular_check(
+    vascular_tac: np.ndarray, brain_mean: np.ndarray, mid_min: np.ndarray
+) -> dict[str, float | bool | str]:
+    """Does a vascular curve carry specific binding? Blood peaks first and washes out, while
+    tissue with specific binding retains tracer: the curve must peak no later than the brain
+    mean and keep, over the last third of the scan, a smaller fraction of its peak than the
+    brain mean does (``late_to_peak < brain_late_to_peak``). ``late_to_brain`` is reported."""
+    mid = np.asarray(mid_min, float)
+    late = mid >= mid[0] + 2.0 * (mid[-1] - mid[0]) / 3.0
+    vasc, brain = np.asarray(vascular_tac, float), np.asarray(brain_mean, float)
+    retain_v = float(vasc[late].mean() / vasc.max())
+    retain_b = float(brain[late].mean() / brain.max())
+    early = mid[np.argmax(vasc)] <= mid[np.argmax(brain)]
+    ok = bool(early and retain_v < retain_b)
+    return {"late_to_brain": float(vasc[late].mean() / brain[late].mean()),
+            "late_to_peak": retain_v, "brain_late_to_peak": retain_b,
+            "peak_min": float(mid[np.argmax(vasc)]), "passed": ok,
+            "reason": "" if ok else "no early peak and washout faster than the brain: not a "
+            "blood curve (specific binding or spill-in)"}  # fmt: skip
+
+
+def svca_normalisation(
+    data: np.ndarray, mid_min: np.ndarray, brain_mask: np.ndarray, zooms
+) -> dict[str, object]:
+    """What the group level needs to build classes as this level normalises voxels: the
+    per-frame brain voxel mean and SD, and the vascular (early-peak) TAC and its check."""
+    mean, sd = frame_mean_sd(data, brain_mask)
+    vessels = vascular_voxels(data, mid_min, brain_mask, zooms)
+    out: dict[str, object] = {"BrainVoxelMean": mean.tolist(), "BrainVoxelSD": sd.tolist(),
+                              "VascularVoxels": int(vessels.sum())}  # fmt: skip
+    if vessels.any():
+        tac = mask_mean_tac(data, vessels)
+        out["VascularTAC"] = tac.tolist()
+        out["VascularCheck"] = vascular_check(tac, mean, mid_min)
+    return out
+
+
 def write_svca_classes(time_min: np.ndarray, classes: np.ndarray, path: str | Path) -> Path:
     """Write class curves as the TSV :func:`read_svca_classes` reads (time in minutes)."""
-    table = pd.DataFrame(np.asarray(classes, float), columns=list(CLASS_NAMES))
+    classes = np.asarray(classes, float)
+    names = (CLASS_NAMES + OPTIONAL_CLASSES)[: classes.shape[1]]
+    table = pd.DataFrame(classes, columns=list(names))
     table.insert(0, "time", np.asarray(time_min, float))
     path = Path(path)
     table.to_csv(path, sep="\t", index=False, float_format="%.6g")

@@ -92,6 +92,7 @@ def init_pet_quant_wf(
     workflow.connect([
         (inputnode, extract_tacs, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
                                    ("tspoms_dseg", "dseg_file"), ("tspoms_tsv", "dseg_tsv")]),
+        (inputnode, extract_tacs, [("brain_mask", "brain_mask")]),
         (inputnode, reference, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
                                 ("lesion_mask", "lesion_mask"), ("brain_mask", "brain_mask"),
                                 ("gm_mask", "gm_mask")]),
