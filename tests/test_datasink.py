@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from tspo_bidsapp import writing
 from tspo_bidsapp.interfaces import bids as bids_interfaces
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink, derivative_path, frame_means
 
@@ -99,7 +100,7 @@ def test_atomic_write_replaces_via_rename(tmp_path, monkeypatch):
         assert not Path(dst).exists()
         real_replace(src, dst)
 
-    monkeypatch.setattr(bids_interfaces.os, "replace", spy)
+    monkeypatch.setattr(writing.os, "replace", spy)
     bids_interfaces._atomic_write(target, lambda tmp: tmp.write_text("complete\n"))
     assert calls == [("complete\n", target)]
 

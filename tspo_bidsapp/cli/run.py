@@ -20,6 +20,7 @@ from tspo_bidsapp import __version__
 from tspo_bidsapp.cli.parser import parse_args
 from tspo_bidsapp.config import Config
 from tspo_bidsapp.exitcodes import EX_FAILED, EX_OK, BidsAppError
+from tspo_bidsapp.writing import write_bytes_atomic
 
 LOGGER = logging.getLogger("tspo_bidsapp")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -87,18 +88,12 @@ def write_dataset_description(config: Config) -> Path:
     if image:
         kind = "docker" if image.startswith("docker://") or ":" in image else "singularity"
         description["GeneratedBy"][0]["Container"] = {"Type": kind, "Tag": image}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(description, indent=2) + "\n")
-    try:
-        os.link(tmp, target)
-    except FileExistsError:  # another run created it, or an invalid one is there
+    data = (json.dumps(description, indent=2) + "\n").encode()
+    if not write_bytes_atomic(target, data, exclusive=True):  # another run created it first
         with contextlib.suppress(OSError, ValueError):
             if json.loads(target.read_text()).get("DatasetType") == "derivative":
-                tmp.unlink()
                 return target
-        os.replace(tmp, target)
-    else:
-        tmp.unlink()
+        write_bytes_atomic(target, data)  # an invalid one was there
     return target
 
 
@@ -139,6 +134,10 @@ def run_participant(config: Config) -> int:
         "hash_method": "content",
     }
     plugin, plugin_args = config.nipype_plugin()
+    if plugin == "MultiProc":  # a dead worker ends the run instead of hanging it
+        from tspo_bidsapp.cli.multiproc import SafeMultiProcPlugin
+
+        plugin = SafeMultiProcPlugin(plugin_args=plugin_args)
     threads = str(config.omp_nthreads)
     config.work_dir.mkdir(parents=True, exist_ok=True)
     from tspo_bidsapp.reports.assemble import WarningCollector

@@ -11,16 +11,15 @@ from tspo_bidsapp.interfaces.bids import DerivativesDataSink
 def copy_beside(anchor_file: str, in_file: str, old_tail: str, new_tail: str) -> str:
     """Copy ``in_file`` next to ``anchor_file``, named as the anchor with ``old_tail``
     replaced by ``new_tail`` (keeps every source entity of the anchor's name)."""
-    import shutil
     from pathlib import Path
+
+    from tspo_bidsapp.writing import copy_file_atomic
 
     anchor = Path(anchor_file)
     if not anchor.name.endswith(old_tail):
         raise ValueError(f"{anchor}: expected a name ending in {old_tail}")
     out = anchor.with_name(anchor.name[: -len(old_tail)] + new_tail)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copyfile(in_file, tmp)
-    tmp.replace(out)
+    copy_file_atomic(in_file, out)
     return str(out)
 
 
