@@ -111,10 +111,15 @@ class _DerivativesDataSinkOutputSpec(TraitedSpec):
 
 
 class DerivativesDataSink(SimpleInterface):
-    """Store one derivative (and its JSON sidecar) under its BIDS-Derivatives name, atomically."""
+    """Store one derivative (and its JSON sidecar) under its BIDS-Derivatives name, atomically.
+
+    Always runs, even when the work folder holds its result: the output folder may have been
+    deleted or changed since, and a copy is cheap.
+    """
 
     input_spec = _DerivativesDataSinkInputSpec
     output_spec = _DerivativesDataSinkOutputSpec
+    _always_run = True
 
     def _run_interface(self, runtime):
         inputs = self.inputs

@@ -80,6 +80,7 @@ def init_pet_preproc_derivatives_wf(
         ),
         name="ds_xfm_pet_to_t1w",
         run_without_submitting=True,
+        overwrite=True,  # like a datasink: runs again whatever the work folder holds
     )
     ds_xfm_pet_to_t1w.inputs.old_tail = "_desc-hmc_petref.nii.gz"
     ds_xfm_pet_to_t1w.inputs.new_tail = "_from-petref_to-T1w_mode-image_xfm.txt"
