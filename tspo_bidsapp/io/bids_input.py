@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 from bids import BIDSLayout, BIDSLayoutIndexer
 from bids.exceptions import BIDSValidationError
 
@@ -23,6 +22,7 @@ from tspo_bidsapp.exitcodes import (
     MissingInputError,
     NothingSelectedError,
 )
+from tspo_bidsapp.io.images import check_anat_image, check_pet_image, load_header
 from tspo_bidsapp.io.participants import ParticipantInfo, genotype_warnings, parse_participants
 from tspo_bidsapp.io.pet_sidecar import PetSidecar, read_pet_sidecar
 from tspo_bidsapp.tracers import lookup_tracer
@@ -69,13 +69,23 @@ class SubjectData:
 
 def pet_frame_count(path: Path) -> int:
     """Frames in a PET NIfTI from its header alone (1 for a 3D image)."""
-    try:
-        shape = nib.load(str(path)).shape
-    except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InvalidBIDSError(f"cannot be read as a NIfTI image ({exc})", path=path) from exc
+    shape = load_header(path).shape
     if len(shape) == 3 or (len(shape) == 4 and shape[3] >= 1):
         return 1 if len(shape) == 3 else int(shape[3])
     raise InvalidBIDSError(f"PET image must be 3D or 4D, has shape {shape}", path=path)
+
+
+def _collect_errors(errors: list[BidsAppError], check, *args) -> bool:
+    """Run ``check(*args)``; add the input error it raises to ``errors``. True when it passed."""
+    try:
+        check(*args)
+    except InputProblems as exc:
+        errors += exc.errors
+        return False
+    except BidsAppError as exc:
+        errors.append(exc)
+        return False
+    return True
 
 
 def build_layout(bids_dir: Path, *, validate: bool) -> BIDSLayout:
@@ -197,15 +207,25 @@ def collect_data(
         if participants and info is None:
             notes.append(f"sub-{label}: not listed in participants.tsv")
         runs: list[PetRun] = []
+        for anat in (t1w, flair):
+            if anat is not None:
+                _collect_errors(errors, check_anat_image, anat)
         for pet_file in pet_files:
             try:
                 n_frames = pet_frame_count(pet_file)
+            except BidsAppError as exc:
+                errors.append(exc)
+                continue
+            image_ok = _collect_errors(errors, check_pet_image, pet_file)
+            try:
                 sidecar = read_pet_sidecar(_sidecar_path(pet_file), n_frames=n_frames)
             except InputProblems as exc:
                 errors += exc.errors
                 continue
             except BidsAppError as exc:
                 errors.append(exc)
+                continue
+            if not image_ok:
                 continue
             entities = _entities(pet_file)
             notes += list(sidecar.warnings)
