@@ -72,7 +72,7 @@ def test_sink_writes_file_and_sidecar(tmp_path):
         ],
     }
     assert sorted(p.name for p in out_file.parent.iterdir()) == [f"{expected}.json", out_file.name]
-    assert oct(out_file.stat().st_mode & 0o777) == "0o644"
+    assert oct(out_file.stat().st_mode & 0o777) == oct(0o666 & ~writing.current_umask())
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
