@@ -37,11 +37,11 @@ class SafeMultiProcPlugin(MultiProcPlugin):
         return taskid
 
     def _async_callback(self, args: Future) -> None:
-        error = args.exception()
-        if error is None:
+        error = None if args.cancelled() else args.exception()
+        if error is None and not args.cancelled():
             super()._async_callback(args)
-            return
-        self._worker_errors[args] = error  # keyed by future: the task id may not be known yet
+        elif error is not None:  # keyed by future: the task id may not be known yet
+            self._worker_errors[args] = error
 
     def _get_result(self, taskid):
         future = self._task_obj.get(taskid)
@@ -49,15 +49,20 @@ class SafeMultiProcPlugin(MultiProcPlugin):
         if error is None:
             return super()._get_result(taskid)
         name = self._task_names.get(taskid, f"task {taskid}")
-        if isinstance(error, BrokenProcessPool):
-            message = (
-                f"a worker process died while running {name} (killed by a signal; most often "
-                "the system ran out of memory: lower --nprocs or raise the memory available)"
+        if not isinstance(error, BrokenProcessPool):  # this task alone failed
+            raise WorkerDiedError(f"{name}: the worker could not run it ({error!r})") from error
+        if self._died is None:  # every running task fails with the pool: name them all
+            running = [name] + [
+                self._task_names.get(t, f"task {t}")
+                for t, f in self._task_obj.items()
+                if t != taskid and f in self._worker_errors
+            ]
+            self._died = (
+                "a worker process died (killed by a signal; most often the system ran out of "
+                "memory: lower --nprocs or raise the memory available); running at the time: "
+                + ", ".join(running)
             )
-        else:
-            message = f"{name}: the worker could not run it ({type(error).__name__}: {error})"
-        self._died = self._died or message
-        raise WorkerDiedError(message) from error
+        raise WorkerDiedError(self._died) from error
 
     def _send_procs_to_workers(self, updatehash=False, graph=None):
         if self._died is not None:
