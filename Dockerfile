@@ -4,6 +4,9 @@
 #   docker run --rm --read-only --tmpfs /tmp -u "$(id -u):$(id -g)" \
 #       -v /data/bids:/data:ro -v /data/out:/out tspo-bidsapp:0.1.0 /data /out participant
 #
+# Without -w the work folder is /tmp/tspo-bidsapp-work (the root is read-only): in memory and
+# lost with the container. Mount one (-v /scratch/work:/work ... -w /work) to resume a run.
+#
 # Two stages: the builder compiles what has no wheel (surfa) into a virtual environment
 # holding the exact dependency set of constraints.txt; the runtime stage carries only
 # Debian's python3 and that environment. SAMSEG's atlas ships inside the samseg wheel and
@@ -81,8 +84,13 @@ ENV VIRTUAL_ENV=/opt/venv \
     XDG_CACHE_HOME=/tmp/.cache \
     NILEARN_DATA=/tmp/nilearn_data \
     NIPYPE_NO_ET=1 \
+    TSPO_BIDSAPP_MPL_CACHE=/opt/matplotlib \
     TSPO_BIDSAPP_CONTAINER=tspo-bidsapp:${VERSION} \
     LANG=C.UTF-8
+
+# matplotlib's font list, built once; each run copies it into MPLCONFIGDIR (a fresh /tmp).
+RUN MPLCONFIGDIR=/opt/matplotlib python -c "import matplotlib.font_manager" \
+    && ls /opt/matplotlib/fontlist-*.json && chmod -R a+rX /opt/matplotlib
 
 # Fail the build if the installed application cannot start or find its offline data.
 RUN tspo-bidsapp --version \

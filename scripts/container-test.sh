@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the tspo-bidsapp image and run a synthetic dataset through it as a user would:
-# read-only root filesystem, tmpfs /tmp, an unprivileged uid, no network. Checks exit codes
-# (0 for participant and group; 64, 66 and 17 for bad invocations) and the derivatives.
+# read-only root filesystem, tmpfs /tmp, an unprivileged uid, no network. The participant level
+# runs as documented (only OUTPUT_DIR mounted, no -w: the work folder falls back to /tmp).
+# Checks exit codes (0 for participant and group; 64, 66 and 17 for bad invocations, 64 for a
+# read-only OUTPUT_DIR), that no run prints a traceback or a matplotlib warning, and the
+# derivatives.
 #
 #   scripts/container-test.sh [--no-build] [--size demo|test] [--participant-label L ...]
 #                             [--samseg] [--engine podman|docker] [--image NAME] [--keep DIR]
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --image) IMAGE=$2; shift ;;
     --keep) KEEP=$2; shift ;;
     --participant-label) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do LABELS+=("$1"); shift; done; continue ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "container-test: unknown option $1" >&2; exit 64 ;;
   esac
   shift
@@ -79,8 +82,9 @@ else
   }
   trap cleanup EXIT
 fi
-mkdir -p "$ROOT/data" "$ROOT/out" "$ROOT/work"
-chmod a+rwx "$ROOT/data" "$ROOT/out" "$ROOT/work"  # the container runs as uid 1000
+D=$ROOT/out/derivatives  # mounted as /out; its parent is the container's read-only root
+mkdir -p "$ROOT/data" "$D" "$ROOT/work"
+chmod a+rwx "$ROOT/data" "$D" "$ROOT/work"  # the container runs as uid 1000
 
 RUN=("$ENGINE" run --rm --read-only --tmpfs /tmp:rw,exec,mode=1777 -u 1000:1000 --network none)
 
@@ -97,24 +101,37 @@ if [ ${#LABELS[@]} -gt 0 ]; then
   expected=${#LABELS[@]}
 fi
 
-APP=("${RUN[@]}" -v "$ROOT/data/bids:/bids:ro" -v "$ROOT/data/anat:/anat:ro" -v "$ROOT/out:/out"
+APP=("${RUN[@]}" -v "$ROOT/data/bids:/bids:ro" -v "$ROOT/data/anat:/anat:ro" -v "$D:/out"
      -v "$ROOT/work:/work" "$IMAGE")
+clean_log() {  # a run's messages: no traceback, no matplotlib cache warning
+  ! grep -E "Traceback|Matplotlib (created a temporary|is building the font cache)" "$1" \
+    || fail "$2 printed a traceback or a matplotlib warning (log: $1)"
+}
 
 # --- participant and group ----------------------------------------------------------------
-say "participant level ($expected participant(s))"
+# As in the README and the Dockerfile: no -w, only the output folder mounted; the default work
+# folder beside /out would be on the read-only root, so it must fall back into /tmp.
+say "participant level ($expected participant(s)), documented command without -w"
 start=$(date +%s)
-"${APP[@]}" /bids /out/derivatives participant -w /work --nprocs 2 --omp-nthreads 1 \
-  "${PARTICIPANT_ARGS[@]}" || fail "participant level exited with $?"
+if ! "${RUN[@]}" -v "$ROOT/data/bids:/bids:ro" -v "$ROOT/data/anat:/anat:ro" -v "$D:/out" \
+     "$IMAGE" /bids /out participant --nprocs 2 --omp-nthreads 1 "${PARTICIPANT_ARGS[@]}" \
+     2>&1 | tee "$ROOT/participant.log"; then
+  fail "participant level failed (log: $ROOT/participant.log)"
+fi
 say "participant level: $(( $(date +%s) - start )) s"
+clean_log "$ROOT/participant.log" "the participant level"
+grep -qs '"work_dir": "/tmp/tspo-bidsapp-work"' "$D"/logs/config-*.json \
+  || fail "the default work folder is not /tmp/tspo-bidsapp-work"
 # The group level runs the way Apptainer starts a container: HOME is the caller's host home,
 # which does not exist inside; every cache must still land in /tmp.
 say "group level (HOME set to a folder that does not exist, as under Apptainer)"
-"${RUN[@]}" -e HOME=/home/not-here -v "$ROOT/data/bids:/bids:ro" -v "$ROOT/out:/out" \
-  -v "$ROOT/work:/work" "$IMAGE" /bids /out/derivatives group -w /work \
-  || fail "group level exited with $?"
+if ! "${RUN[@]}" -e HOME=/home/not-here -v "$ROOT/data/bids:/bids:ro" -v "$D:/out" \
+     -v "$ROOT/work:/work" "$IMAGE" /bids /out group -w /work 2>&1 | tee "$ROOT/group.log"; then
+  fail "group level failed (log: $ROOT/group.log)"
+fi
+clean_log "$ROOT/group.log" "the group level"
 
 # --- outputs ------------------------------------------------------------------------------
-D=$ROOT/out/derivatives
 [ -s "$D/dataset_description.json" ] || fail "no dataset_description.json"
 grep -q '"DatasetType": "derivative"' "$D/dataset_description.json" || fail "not a derivative dataset"
 n_done=$(find "$D" -maxdepth 1 -name 'sub-*' -type d | wc -l)
@@ -136,10 +153,19 @@ expect_code() {
   set +e; "${APP[@]}" "$@" >/dev/null 2>&1; local got=$?; set -e
   [ "$got" -eq "$want" ] || fail "'$*' exited with $got, expected $want"
 }
-expect_code 64 /bids /out/derivatives participant --nprocs 0
-expect_code 64 /bids /out/derivatives participant --no-such-option
-expect_code 66 /missing /out/derivatives participant
-expect_code 17 /bids /out/derivatives everyone
+expect_code 64 /bids /out participant --nprocs 0
+expect_code 64 /bids /out participant --no-such-option
+expect_code 66 /missing /out participant
+expect_code 17 /bids /out everyone
+# A read-only OUTPUT_DIR: refused up front with 64 and a message, not a traceback.
+set +e
+"${RUN[@]}" -v "$ROOT/data/bids:/bids:ro" -v "$D:/out:ro" "$IMAGE" /bids /out participant \
+  >"$ROOT/readonly.log" 2>&1
+got=$?
+set -e
+[ "$got" -eq 64 ] || fail "a read-only OUTPUT_DIR exited with $got, expected 64"
+grep -q "OUTPUT_DIR is not writable" "$ROOT/readonly.log" || fail "no message for a read-only OUTPUT_DIR"
+clean_log "$ROOT/readonly.log" "the read-only OUTPUT_DIR run"
 version=$("${RUN[@]}" "$IMAGE" --version)
 [ "$version" = "tspo-bidsapp $VERSION" ] || fail "--version printed '$version'"
 

@@ -40,10 +40,37 @@ def test_image_build_context_and_runtime_settings():
     assert "ARG BASE_IMAGE=debian:bookworm-slim" in dockerfile
     assert "pip install -c constraints.txt ." in dockerfile
     assert 'ENTRYPOINT ["tspo-bidsapp"]' in dockerfile
-    for variable in ("PYTHONDONTWRITEBYTECODE=1", "HOME=/tmp", "NIPYPE_NO_ET=1"):
+    for variable in ("PYTHONDONTWRITEBYTECODE=1", "HOME=/tmp", "NIPYPE_NO_ET=1",
+                     "MPLCONFIGDIR=/tmp/matplotlib", "TSPO_BIDSAPP_MPL_CACHE=/opt/matplotlib"):  # fmt: skip
         assert variable in dockerfile, variable
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("*")] == "*", "the build context must be an allow-list"
+
+
+def _documented_run(text: str) -> str:
+    """The ``docker run ... participant`` command written in a file (comment marks removed)."""
+    lines = [line.lstrip("# ").rstrip() for line in text.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("docker run"))
+    command = []
+    for line in lines[start:]:
+        command.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    return " ".join(command)
+
+
+def test_documented_docker_run_is_what_the_container_test_runs():
+    """The Dockerfile's command mounts only the output (no work folder, no -w) on a read-only
+    root: the container test runs the participant level the same way and checks that the work
+    folder fell back into /tmp, and refuses a read-only OUTPUT_DIR with exit 64."""
+    documented = _documented_run((ROOT / "Dockerfile").read_text())
+    assert "--read-only" in documented and "--tmpfs /tmp" in documented
+    assert " -w " not in documented and ":/work" not in documented
+    script = (ROOT / "scripts" / "container-test.sh").read_text()
+    participant = script.split('"$IMAGE" /bids /out participant', 1)[0].rsplit("if !", 1)[1]
+    assert "/work" not in participant and '-v "$D:/out"' in participant
+    assert '"work_dir": "/tmp/tspo-bidsapp-work"' in script
+    assert '-v "$D:/out:ro"' in script and "OUTPUT_DIR is not writable" in script
 
 
 def _engine() -> str | None:

@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from tspo_bidsapp import writing
 from tspo_bidsapp.interfaces import bids as bids_interfaces
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink, derivative_path, frame_means
 
@@ -71,7 +72,7 @@ def test_sink_writes_file_and_sidecar(tmp_path):
         ],
     }
     assert sorted(p.name for p in out_file.parent.iterdir()) == [f"{expected}.json", out_file.name]
-    assert oct(out_file.stat().st_mode & 0o777) == "0o644"
+    assert oct(out_file.stat().st_mode & 0o777) == oct(0o666 & ~writing.current_umask())
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
@@ -99,7 +100,7 @@ def test_atomic_write_replaces_via_rename(tmp_path, monkeypatch):
         assert not Path(dst).exists()
         real_replace(src, dst)
 
-    monkeypatch.setattr(bids_interfaces.os, "replace", spy)
+    monkeypatch.setattr(writing.os, "replace", spy)
     bids_interfaces._atomic_write(target, lambda tmp: tmp.write_text("complete\n"))
     assert calls == [("complete\n", target)]
 

@@ -3,13 +3,15 @@
 The run is killed (SIGKILL to its whole process group, as a scheduler does at a time limit)
 once a few processing nodes have stored their results; it is then started again with the
 same work folder. Nodes that had finished must not run again (their result files are
-untouched) and the derivatives must equal those of an uninterrupted run.
+untouched) and the derivatives must equal those of an uninterrupted run. Then OUTPUT_DIR is
+deleted, or a new one given, with the same work folder: every derivative is written again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,3 +116,15 @@ def test_killed_run_resumes_without_redoing_finished_nodes(synthetic_study, tmp_
             )
         elif rel.suffix == ".txt":
             assert path.read_text() == other.read_text(), rel
+
+    # The work folder's cache never stands in for a missing derivative: with OUTPUT_DIR
+    # deleted, or a new one, the same work folder gives every file again.
+    shutil.rmtree(out)
+    rerun = subprocess.run(command, env=_env(), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert set(_participant_files(out)) == set(ref_files)
+    elsewhere = tmp_path / "elsewhere"
+    command[command.index(str(out))] = str(elsewhere)
+    rerun = subprocess.run(command, env=_env(), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert set(_participant_files(elsewhere)) == set(ref_files)

@@ -7,7 +7,6 @@ A copy is saved as JSON to ``OUTPUT_DIR/logs/config-<run_id>.json`` with every r
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -15,14 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from tspo_bidsapp import __version__
+from tspo_bidsapp.writing import can_create, write_bytes_atomic
 
 ANALYSIS_LEVELS = ("participant", "group")
 WORKFLOW_NAME = "tspo_bidsapp_wf"
 
 
 def default_work_dir(output_dir: Path) -> Path:
-    """``work/`` beside OUTPUT_DIR: same filesystem as the outputs, never the current folder."""
-    return Path(output_dir).parent / "work"
+    """``work/`` beside OUTPUT_DIR: same filesystem as the outputs, never the current folder.
+
+    Where that place cannot be written (a container with a read-only root and only OUTPUT_DIR
+    mounted), ``tspo-bidsapp-work`` in the temporary folder (``$TMPDIR``, else ``/tmp``).
+    """
+    beside = Path(output_dir).parent / "work"
+    if can_create(beside):
+        return beside
+    return Path(tempfile.gettempdir()) / "tspo-bidsapp-work"
 
 
 @dataclass(frozen=True)
@@ -138,13 +145,4 @@ class Config:
 
 def write_text_atomic(target: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``target`` and rename it into place."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(target, text.encode())

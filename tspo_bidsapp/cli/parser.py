@@ -25,6 +25,7 @@ from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
 from tspo_bidsapp.quant.svca import read_svca_classes
+from tspo_bidsapp.writing import check_writable
 
 _LABEL = re.compile(r"^[a-zA-Z0-9]+$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--work-dir",
         dest="work_dir",
         type=Path,
-        help="intermediate files (default: 'work' beside OUTPUT_DIR); never inside BIDS_DIR",
+        help="intermediate files (default: 'work' beside OUTPUT_DIR, or in the temporary "
+        "folder when that place is not writable); never inside BIDS_DIR",
     )
     perf.add_argument("--nprocs", "--n_cpus", dest="nprocs", type=int, help="parallel processes")
     perf.add_argument("--omp-nthreads", dest="omp_nthreads", type=int, help="threads per process")
@@ -389,6 +391,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
             )
         if path.exists() and not path.is_dir():
             raise UsageError(f"the {name} exists and is not a folder", path=path)
+        check_writable(path, name)
     if _inside(bids_dir, output_dir):
         raise UsageError(f"the input dataset {bids_dir} is inside OUTPUT_DIR {output_dir}")
 

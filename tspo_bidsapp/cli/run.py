@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
+import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from tspo_bidsapp import __version__
 from tspo_bidsapp.cli.parser import parse_args
 from tspo_bidsapp.config import Config
 from tspo_bidsapp.exitcodes import EX_FAILED, EX_OK, BidsAppError
+from tspo_bidsapp.writing import write_bytes_atomic
 
 LOGGER = logging.getLogger("tspo_bidsapp")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -87,18 +91,12 @@ def write_dataset_description(config: Config) -> Path:
     if image:
         kind = "docker" if image.startswith("docker://") or ":" in image else "singularity"
         description["GeneratedBy"][0]["Container"] = {"Type": kind, "Tag": image}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(description, indent=2) + "\n")
-    try:
-        os.link(tmp, target)
-    except FileExistsError:  # another run created it, or an invalid one is there
+    data = (json.dumps(description, indent=2) + "\n").encode()
+    if not write_bytes_atomic(target, data, exclusive=True):  # another run created it first
         with contextlib.suppress(OSError, ValueError):
             if json.loads(target.read_text()).get("DatasetType") == "derivative":
-                tmp.unlink()
                 return target
-        os.replace(tmp, target)
-    else:
-        tmp.unlink()
+        write_bytes_atomic(target, data)  # an invalid one was there
     return target
 
 
@@ -121,6 +119,7 @@ def run_participant(config: Config) -> int:
         session_label=config.session_label,
         tracer_label=config.tracer_label,
         validate=not config.skip_bids_validation,
+        derivatives=config.derivatives,
     )
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +138,10 @@ def run_participant(config: Config) -> int:
         "hash_method": "content",
     }
     plugin, plugin_args = config.nipype_plugin()
+    if plugin == "MultiProc":  # a dead worker ends the run instead of hanging it
+        from tspo_bidsapp.cli.multiproc import SafeMultiProcPlugin
+
+        plugin = SafeMultiProcPlugin(plugin_args=plugin_args)
     threads = str(config.omp_nthreads)
     config.work_dir.mkdir(parents=True, exist_ok=True)
     from tspo_bidsapp.reports.assemble import WarningCollector
@@ -195,6 +198,53 @@ def run_group(config: Config) -> int:
     return code
 
 
+def prepare_matplotlib_dir() -> None:
+    """Create ``MPLCONFIGDIR`` and seed it with a prebuilt font cache.
+
+    In the container ``MPLCONFIGDIR`` is on a fresh tmpfs at every run; the image carries the
+    font cache built once (``TSPO_BIDSAPP_MPL_CACHE``), so matplotlib neither falls back to a
+    temporary folder nor rebuilds (and warns about) its font list each time.
+    """
+    folder = os.environ.get("MPLCONFIGDIR")
+    if not folder:
+        return
+    with contextlib.suppress(OSError):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        seed = Path(os.environ.get("TSPO_BIDSAPP_MPL_CACHE", "") or "/nonexistent")
+        for cached in sorted(seed.glob("fontlist-*.json")) if seed.is_dir() else ():
+            if not (Path(folder) / cached.name).exists():
+                shutil.copyfile(cached, Path(folder) / cached.name)
+
+
+@contextlib.contextmanager
+def _log_termination() -> Iterator[None]:
+    """Log a line when the run receives SIGTERM, stop the worker processes, then end as
+    SIGTERM would (no cleanup that could wait on running steps: the work folder keeps the
+    finished ones for a resume)."""
+    main_pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() == main_pid:  # worker processes inherit the handler: stay quiet there
+            LOGGER.error(
+                "received SIGTERM: stopping; a rerun with the same work folder (-w) resumes "
+                "from the finished steps"
+            )
+            for child in multiprocessing.active_children():
+                child.terminate()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run tspo-bidsapp; return a BIDS-Apps exit code."""
     try:
@@ -205,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tspo-bidsapp: error: {exc}", file=sys.stderr)
         return exc.exit_code
     _setup_logging(config.verbosity)
+    prepare_matplotlib_dir()
     try:
-        if config.analysis_level == "participant":
-            return run_participant(config)
-        return run_group(config)
+        with _log_termination():
+            if config.analysis_level == "participant":
+                return run_participant(config)
+            return run_group(config)
     except BidsAppError as exc:
         print(f"tspo-bidsapp: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.config import write_text_atomic
+
 GROUP_ORDER = ("HC", "CIS", "RRMS", "SPMS", "PPMS")
 KEY_REGIONS = ("NAWM", "perilesional-WM-0-3mm", "cortical-GM", "thalamus", "deep-GM",
                "choroid-plexus", "WM-lesions")  # fmt: skip
@@ -117,11 +119,12 @@ def _table(df: pd.DataFrame, max_rows: int = 200) -> str:
 def write_report(path: Path, sections: list[tuple[str, str]]) -> Path:
     """Write ``sections`` (title, HTML body) as one self-contained HTML file."""
     body = "\n".join(f"<h2>{html.escape(t)}</h2>\n{b}" for t, b in sections)
-    path.write_text(
+    write_text_atomic(
+        path,
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>tspo-bidsapp group report"
         "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
         "font-size:11px}td,th{border:1px solid #ccc;padding:2px 5px}</style></head><body>"
-        f"<h1>tspo-bidsapp group report</h1>\n{body}\n</body></html>\n"
+        f"<h1>tspo-bidsapp group report</h1>\n{body}\n</body></html>\n",
     )
     return path
 

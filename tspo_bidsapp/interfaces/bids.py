@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -31,6 +28,7 @@ from nipype.interfaces.base import (
 
 from tspo_bidsapp.exitcodes import InvalidBIDSError
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
+from tspo_bidsapp.writing import atomic_write, copy_file_atomic
 
 SOURCE_ENTITIES = ("sub", "ses", "task", "acq", "ce", "trc", "rec", "run")
 DERIVED_ENTITIES = ("space", "seg", "label", "model", "ref", "meas", "desc")
@@ -84,17 +82,7 @@ def derivative_path(
 
 def _atomic_write(target: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _, ext = _split_ext(target.name)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{ext}")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, write, suffix=f".tmp{_split_ext(Path(target).name)[1]}")
 
 
 class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
@@ -123,10 +111,15 @@ class _DerivativesDataSinkOutputSpec(TraitedSpec):
 
 
 class DerivativesDataSink(SimpleInterface):
-    """Store one derivative (and its JSON sidecar) under its BIDS-Derivatives name, atomically."""
+    """Store one derivative (and its JSON sidecar) under its BIDS-Derivatives name, atomically.
+
+    Always runs, even when the work folder holds its result: the output folder may have been
+    deleted or changed since, and a copy is cheap.
+    """
 
     input_spec = _DerivativesDataSinkInputSpec
     output_spec = _DerivativesDataSinkOutputSpec
+    _always_run = True
 
     def _run_interface(self, runtime):
         inputs = self.inputs
@@ -147,7 +140,7 @@ class DerivativesDataSink(SimpleInterface):
         if extension in (".nii", ".nii.gz") and extension != in_ext:
             _atomic_write(out_file, lambda tmp: nib.save(nib.load(str(in_file)), str(tmp)))
         else:
-            _atomic_write(out_file, lambda tmp: shutil.copyfile(in_file, tmp))
+            copy_file_atomic(in_file, out_file)
         self._results["out_file"] = str(out_file)
         if extension != ".json":
             meta = dict(inputs.meta_dict) if isdefined(inputs.meta_dict) else {}

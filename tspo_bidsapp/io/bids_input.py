@@ -7,12 +7,10 @@ reported together, each naming the file and the field.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 from bids import BIDSLayout, BIDSLayoutIndexer
 from bids.exceptions import BIDSValidationError
 
@@ -23,11 +21,12 @@ from tspo_bidsapp.exitcodes import (
     MissingInputError,
     NothingSelectedError,
 )
+from tspo_bidsapp.io.images import check_anat_image, check_pet_image, load_header
 from tspo_bidsapp.io.participants import ParticipantInfo, genotype_warnings, parse_participants
 from tspo_bidsapp.io.pet_sidecar import PetSidecar, read_pet_sidecar
 from tspo_bidsapp.tracers import lookup_tracer
 
-LOGGER = logging.getLogger("tspo_bidsapp.input")
+_LABEL = re.compile(r"^[a-zA-Z0-9]+$")
 NIFTI = [".nii", ".nii.gz"]
 # BIDS entities carried from a PET source file into its derivatives, in BIDS order.
 PET_ENTITIES = (("session", "ses"), ("task", "task"), ("tracer", "trc"),
@@ -69,13 +68,50 @@ class SubjectData:
 
 def pet_frame_count(path: Path) -> int:
     """Frames in a PET NIfTI from its header alone (1 for a 3D image)."""
-    try:
-        shape = nib.load(str(path)).shape
-    except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InvalidBIDSError(f"cannot be read as a NIfTI image ({exc})", path=path) from exc
+    shape = load_header(path).shape
     if len(shape) == 3 or (len(shape) == 4 and shape[3] >= 1):
         return 1 if len(shape) == 3 else int(shape[3])
     raise InvalidBIDSError(f"PET image must be 3D or 4D, has shape {shape}", path=path)
+
+
+def _invalid_labels(bids_dir: Path) -> list[str]:
+    """Warnings for ``sub-*`` folders whose label is not a BIDS label (pybids ignores them)."""
+    return [
+        f"{folder}: '{folder.name[4:]}' is not a valid BIDS participant label (letters and "
+        "digits only); this folder is ignored"
+        for folder in sorted(bids_dir.glob("sub-*"))
+        if folder.is_dir() and not _LABEL.match(folder.name[4:])
+    ]
+
+
+def _missing_flair(label: str, derivatives: tuple[Path, ...]) -> list[str]:
+    """The missing-FLAIR warning, unless a lesion mask is supplied for the participant."""
+    if derivatives:
+        from tspo_bidsapp.anat.supplied import find_supplied
+
+        try:
+            if find_supplied(derivatives, label).lesion_mask is not None:
+                return []
+        except (OSError, ValueError):  # reported where the anatomy is set up
+            pass
+        return [
+            f"sub-{label}: no FLAIR image and no lesion mask in --derivatives; SAMSEG segments "
+            "the lesions from the T1w alone"
+        ]
+    return [f"sub-{label}: no FLAIR image; SAMSEG segments the lesions from the T1w alone"]
+
+
+def _collect_errors(errors: list[BidsAppError], check, *args) -> bool:
+    """Run ``check(*args)``; add the input error it raises to ``errors``. True when it passed."""
+    try:
+        check(*args)
+    except InputProblems as exc:
+        errors += exc.errors
+        return False
+    except BidsAppError as exc:
+        errors.append(exc)
+        return False
+    return True
 
 
 def build_layout(bids_dir: Path, *, validate: bool) -> BIDSLayout:
@@ -127,10 +163,13 @@ def collect_data(
     session_label: tuple[str, ...] = (),
     tracer_label: tuple[str, ...] = (),
     validate: bool = True,
+    derivatives: tuple[Path, ...] = (),
 ) -> tuple[list[SubjectData], list[str]]:
     """Find, read and check every input of the selected participants.
 
-    Returns the subjects and a list of warnings. Raises a
+    Returns the subjects and a list of warnings (for the caller to report; none are logged
+    here). ``derivatives`` are the folders of supplied segmentations (only used to word the
+    missing-FLAIR warning). Raises a
     :class:`~tspo_bidsapp.exitcodes.BidsAppError`: 18 when the labels select nothing, 66 when a
     required input (T1w, PET) is missing, 16 when a file or field is invalid.
     """
@@ -147,13 +186,13 @@ def collect_data(
         )
     selected = list(participant_label) or available
 
-    warnings: list[str] = []
+    warnings: list[str] = _invalid_labels(bids_dir)
     participants: dict[str, ParticipantInfo] = {}
     errors: list[BidsAppError] = []
     tsv = bids_dir / "participants.tsv"
     if tsv.is_file():
         try:
-            participants, tsv_warnings = parse_participants(tsv)
+            participants, tsv_warnings = parse_participants(tsv, selected=selected)
             warnings += tsv_warnings
         except InputProblems as exc:
             errors += exc.errors
@@ -192,20 +231,30 @@ def collect_data(
         elif len(all_t1w) > 1:
             notes.append(f"sub-{label}: {len(all_t1w)} T1w images; using {t1w.name}")
         if flair is None:
-            notes.append(f"sub-{label}: no FLAIR image; lesion segmentation uses the T1w alone")
+            notes += _missing_flair(label, derivatives)
         info = participants.get(label)
         if participants and info is None:
             notes.append(f"sub-{label}: not listed in participants.tsv")
         runs: list[PetRun] = []
+        for anat in (t1w, flair):
+            if anat is not None:
+                _collect_errors(errors, check_anat_image, anat)
         for pet_file in pet_files:
             try:
                 n_frames = pet_frame_count(pet_file)
+            except BidsAppError as exc:
+                errors.append(exc)
+                continue
+            image_ok = _collect_errors(errors, check_pet_image, pet_file)
+            try:
                 sidecar = read_pet_sidecar(_sidecar_path(pet_file), n_frames=n_frames)
             except InputProblems as exc:
                 errors += exc.errors
                 continue
             except BidsAppError as exc:
                 errors.append(exc)
+                continue
+            if not image_ok:
                 continue
             entities = _entities(pet_file)
             notes += list(sidecar.warnings)
@@ -236,6 +285,4 @@ def collect_data(
                 )
             )
         raise MissingInputError("no participant has a PET image", path=bids_dir)
-    for message in dict.fromkeys(warnings):
-        LOGGER.warning(message)
     return subjects, list(dict.fromkeys(warnings))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,11 +79,14 @@ def _number(value: str | None, *, path: Path, column: str, label: str, errors: l
     return number
 
 
-def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], list[str]]:
+def parse_participants(
+    path: str | Path, selected: Collection[str] | None = None
+) -> tuple[dict[str, ParticipantInfo], list[str]]:
     """Parse participants.tsv into ``{label: ParticipantInfo}`` and a list of warnings.
 
     Raises :class:`~tspo_bidsapp.exitcodes.InputProblems` naming the file, column and participant
-    of every unreadable value.
+    of every unreadable value. With ``selected`` (labels without ``sub-``), bad values in the
+    rows of other participants are only warnings: they do not block the selected ones.
     """
     path = Path(path)
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -101,6 +105,7 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
     out: dict[str, ParticipantInfo] = {}
     known = {"participant_id", "group", "age", "sex", "edss", "tspo_genotype", "rs6971"}
     for row in rows:
+        row_errors: list[BidsAppError] = []
         pid = _cell(row, "participant_id")
         if pid is None or not pid.startswith("sub-"):
             errors.append(
@@ -118,10 +123,10 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
                 f"{path}: column 'group': sub-{label} has {group!r}, not one of "
                 f"{', '.join(KNOWN_GROUPS)}"
             )
-        age = _number(_cell(row, "age"), path=path, column="age", label=label, errors=errors)
-        edss = _number(_cell(row, "edss"), path=path, column="edss", label=label, errors=errors)
+        age = _number(_cell(row, "age"), path=path, column="age", label=label, errors=row_errors)
+        edss = _number(_cell(row, "edss"), path=path, column="edss", label=label, errors=row_errors)
         if edss is not None and not 0.0 <= edss <= 10.0:
-            errors.append(
+            row_errors.append(
                 InvalidBIDSError(
                     f"sub-{label}: EDSS {edss:g} is outside 0-10", path=path, field="edss"
                 )
@@ -129,7 +134,7 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
         genotype = _cell(row, "tspo_genotype")
         if genotype is not None:
             if genotype.upper() not in GENOTYPES:
-                errors.append(
+                row_errors.append(
                     InvalidBIDSError(
                         f"sub-{label}: {genotype!r} is not one of HAB, MAB, LAB",
                         path=path,
@@ -143,7 +148,7 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
         if snp is not None:
             mapped = genotype_from_rs6971(snp)
             if mapped is None:
-                errors.append(
+                row_errors.append(
                     InvalidBIDSError(
                         f"sub-{label}: {snp!r} is not one of C/C, C/T, T/T",
                         path=path,
@@ -151,7 +156,7 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
                     )
                 )
             elif genotype is not None and genotype != mapped:
-                errors.append(
+                row_errors.append(
                     InvalidBIDSError(
                         f"sub-{label}: rs6971 {snp} means {mapped} but tspo_genotype says {genotype}",
                         path=path,
@@ -162,6 +167,10 @@ def parse_participants(path: str | Path) -> tuple[dict[str, ParticipantInfo], li
                 genotype = mapped
         extra = {k: v for k, v in row.items() if k and k not in known and v is not None}
         out[label] = ParticipantInfo(label, group, age, _cell(row, "sex"), edss, genotype, extra)
+        if selected is not None and label not in selected:
+            warnings += [f"{e} (sub-{label} is not selected: ignored)" for e in row_errors]
+        else:
+            errors += row_errors
     if errors:
         raise InputProblems(errors)
     return out, warnings

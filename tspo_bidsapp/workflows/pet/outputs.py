@@ -11,16 +11,15 @@ from tspo_bidsapp.interfaces.bids import DerivativesDataSink
 def copy_beside(anchor_file: str, in_file: str, old_tail: str, new_tail: str) -> str:
     """Copy ``in_file`` next to ``anchor_file``, named as the anchor with ``old_tail``
     replaced by ``new_tail`` (keeps every source entity of the anchor's name)."""
-    import shutil
     from pathlib import Path
+
+    from tspo_bidsapp.writing import copy_file_atomic
 
     anchor = Path(anchor_file)
     if not anchor.name.endswith(old_tail):
         raise ValueError(f"{anchor}: expected a name ending in {old_tail}")
     out = anchor.with_name(anchor.name[: -len(old_tail)] + new_tail)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copyfile(in_file, tmp)
-    tmp.replace(out)
+    copy_file_atomic(in_file, out)
     return str(out)
 
 
@@ -81,6 +80,7 @@ def init_pet_preproc_derivatives_wf(
         ),
         name="ds_xfm_pet_to_t1w",
         run_without_submitting=True,
+        overwrite=True,  # like a datasink: runs again whatever the work folder holds
     )
     ds_xfm_pet_to_t1w.inputs.old_tail = "_desc-hmc_petref.nii.gz"
     ds_xfm_pet_to_t1w.inputs.new_tail = "_from-petref_to-T1w_mode-image_xfm.txt"
