@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pet.add_argument("--hmc-off", action="store_true", help="no head-motion correction")
     pet.add_argument(
+        "--injection-time-offset", dest="injection_time_offset", type=float, metavar="SEC",
+        help="injection time (s) on the FrameTimesStart axis, for sidecars without (or with a "
+        "wrong) InjectionStart: 0 when frame times count from injection, -120 when the tracer "
+        "was injected 120 s before TimeZero",
+    )  # fmt: skip
+    pet.add_argument(
         "--fd-threshold", dest="fd_threshold", type=float, default=1.0, metavar="MM",
         help="framewise displacement (mm) above which a frame is flagged",
     )  # fmt: skip
@@ -336,6 +342,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
         "group_voxelwise": opts.group_voxelwise,
+        "injection_time_offset_s": opts.injection_time_offset,
     }  # fmt: skip
 
 

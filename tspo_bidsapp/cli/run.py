@@ -121,6 +121,7 @@ def run_participant(config: Config) -> int:
         session_label=config.session_label,
         tracer_label=config.tracer_label,
         validate=not config.skip_bids_validation,
+        injection_start_s=config.injection_time_offset_s,
     )
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)

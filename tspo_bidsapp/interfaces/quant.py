@@ -59,6 +59,7 @@ class _ExtractTACsOutputSpec(TraitedSpec):
     out_tsv = File(exists=True, desc="frame_start, frame_end (s) and one column per region")
     volumes = traits.Dict(Str, traits.Float, desc="region volumes (mL)")
     out_meta = traits.Dict(desc="JSON sidecar content")
+    time_meta = traits.Dict(desc="time axis and decay correction (for the model sidecars)")
 
 
 class ExtractTACs(SimpleInterface):
@@ -77,6 +78,8 @@ class ExtractTACs(SimpleInterface):
         write_tacs_tsv(sidecar.timing, tacs, out)
         self._results.update(out_tsv=str(out), volumes=volumes)
         self._results["out_meta"] = {"Units": sidecar.units, "VolumesML": volumes}
+        self._results["out_meta"].update(sidecar.time_axis_record())
+        self._results["time_meta"] = sidecar.time_axis_record()
         return runtime
 
 
@@ -142,6 +145,7 @@ class ReferenceRegion(SimpleInterface):
             tac, sidecar.timing, volume, cerebellar_lesion_ml=lesion_ml, ref_region=inp.method
         )
         meta.update(Units=sidecar.units, VolumeML=volume, Warnings=warnings)
+        meta.update(sidecar.time_axis_record())
         self._results["out_tsv"] = str(
             write_tacs_tsv(sidecar.timing, {"reference": tac}, cwd / "ref_tacs.tsv")
         )
@@ -160,6 +164,7 @@ class _KineticsInputSpec(BaseInterfaceInputSpec):
     participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
     k2prime = traits.Float(desc="--k2prime (1/min); default: median regional SRTM")
     extra_meta = traits.Dict(Str, traits.Any, desc="added to every sidecar (e.g. PVC settings)")
+    time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
 
 
 class _KineticsOutputSpec(TraitedSpec):
@@ -202,6 +207,7 @@ class RegionalKinetics(SimpleInterface):
             "Units": {"k2": "1/min", "k2prime": "1/min", "k2a": "1/min", "BPND": "1",
                       "DVR": "1", "R1": "1", "SUVR": "1", "volume_ml": "mL"},
             **(inp.extra_meta if isdefined(inp.extra_meta) else {}),
+            **(inp.time_meta if isdefined(inp.time_meta) else {}),
         }  # fmt: skip
         self._results["out_meta"] = meta
         self._results["out_files"] = list(outs.values())
@@ -218,6 +224,7 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
+    time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
 
 
 class _MapsOutputSpec(TraitedSpec):
@@ -249,6 +256,8 @@ class VoxelwiseMaps(SimpleInterface):
             models.append(model)
             measures.append(meas)
             metas.append({"Units": MEASURE_UNITS[meas], "Model": model, **info[model]})
+            if isdefined(inp.time_meta):
+                metas[-1].update(inp.time_meta)
         self._results.update(out_maps=files, models=models, measures=measures, out_metas=metas)
         return runtime
 

@@ -127,9 +127,11 @@ def collect_data(
     session_label: tuple[str, ...] = (),
     tracer_label: tuple[str, ...] = (),
     validate: bool = True,
+    injection_start_s: float | None = None,
 ) -> tuple[list[SubjectData], list[str]]:
     """Find, read and check every input of the selected participants.
 
+    ``injection_start_s``: ``--injection-time-offset`` (see :func:`read_pet_sidecar`).
     Returns the subjects and a list of warnings. Raises a
     :class:`~tspo_bidsapp.exitcodes.BidsAppError`: 18 when the labels select nothing, 66 when a
     required input (T1w, PET) is missing, 16 when a file or field is invalid.
@@ -200,7 +202,9 @@ def collect_data(
         for pet_file in pet_files:
             try:
                 n_frames = pet_frame_count(pet_file)
-                sidecar = read_pet_sidecar(_sidecar_path(pet_file), n_frames=n_frames)
+                sidecar = read_pet_sidecar(
+                    _sidecar_path(pet_file), n_frames=n_frames, injection_start_s=injection_start_s
+                )
             except InputProblems as exc:
                 errors += exc.errors
                 continue

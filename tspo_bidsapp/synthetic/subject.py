@@ -22,7 +22,7 @@ from tspo_bidsapp.synthetic.motion import (
 )
 from tspo_bidsapp.synthetic.mri import synth_flair, synth_t1w
 from tspo_bidsapp.synthetic.parameters import tissue_parameters
-from tspo_bidsapp.synthetic.sidecar import pet_sidecar
+from tspo_bidsapp.synthetic.sidecar import frame_scale, pet_sidecar
 from tspo_bidsapp.synthetic.truth import TRANSFORM_CONVENTION, write_truth
 from tspo_bidsapp.tracers import lookup_tracer
 
@@ -55,6 +55,8 @@ class SimulationOptions:
     pet_to_t1w_mm: float = 4.0  # length of the PET->T1w translation
     pet_to_t1w_deg: float = 4.0  # norm of the PET->T1w rotation angles
     frame_durations_s: tuple[float, ...] = TSPO_60MIN_DURATIONS_S
+    decay_correction: str = "injection"  # one of sidecar.DECAY_MODES
+    injection_before_scan_s: float = 0.0  # first frame starts this long after injection
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool = False) -> None:
@@ -99,7 +101,7 @@ def simulate_subject(
         lesion.core_bpnd, lesion.rim_bpnd = params[core][2], params[core + 1][2]
 
     # Kinetics.
-    timing = FrameTiming.from_durations_s(opts.frame_durations_s)
+    timing = FrameTiming.from_durations_s(opts.frame_durations_s, opts.injection_before_scan_s)
     injected = float(np.round(rng.uniform(300.0, 450.0), 1))
     ref_scale = injected / REFERENCE_INJECTED_MBQ
     reference, tacs = pet.class_tacs(timing, params, ref_scale)
@@ -153,11 +155,12 @@ def simulate_subject(
     }
     _save(t1w, anatomy.affine, bids_dir / files["t1w"], np.int16)
     _save(flair, anatomy.affine, bids_dir / files["flair"], np.int16)
+    written = noisy * frame_scale(timing, tracer.half_life_min, opts.decay_correction)
     if opts.noise:  # int16 + slope like scanner exports; exact float32 when noise-free
-        _save(noisy, geometry.affine, bids_dir / files["pet"], np.int16, scaled=True)
+        _save(written, geometry.affine, bids_dir / files["pet"], np.int16, scaled=True)
     else:
-        _save(noisy, geometry.affine, bids_dir / files["pet"], np.float32)
-    sidecar = pet_sidecar(tracer, timing, injected, geometry, rng)
+        _save(written, geometry.affine, bids_dir / files["pet"], np.float32)
+    sidecar = pet_sidecar(tracer, timing, injected, geometry, rng, opts.decay_correction)
     (bids_dir / files["pet_json"]).write_text(json.dumps(sidecar, indent=2) + "\n")
 
     # Write truth.
@@ -233,7 +236,9 @@ def simulate_subject(
             "reference_class": "cerebellar_gm",
             "reference_scale": ref_scale,
             "injected_radioactivity_mbq": injected,
-            "units": "kBq/mL, decay-corrected to injection (t = 0)",
+            "units": "kBq/mL, decay-corrected to injection (t = 0); the BIDS image is written "
+            f"as decay_correction={opts.decay_correction!r}",
+            "injection_before_scan_s": opts.injection_before_scan_s,
         },
         "noise": {
             "enabled": opts.noise,

@@ -18,6 +18,7 @@ from nipype.pipeline.engine import Node, Workflow
 
 from tspo_bidsapp.config import WORKFLOW_NAME, Config
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink, SummarizePETRun
+from tspo_bidsapp.interfaces.decay import DecayCorrectPET
 from tspo_bidsapp.io.bids_input import PetRun, SubjectData
 from tspo_bidsapp.io.participants import genotype_warnings
 
@@ -129,6 +130,12 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         IdentityInterface(fields=["frames_tsv", "summary", "kinpar", "maps"]), name="outputnode"
     )
 
+    # First step: decay-corrected to injection, sidecar on the injection time axis.
+    decay = Node(DecayCorrectPET(), name="decay_correct")
+    if config.injection_time_offset_s is not None:
+        decay.inputs.injection_start_s = config.injection_time_offset_s
+    workflow.connect([(inputnode, decay, [("pet_file", "pet_file"),
+                                          ("sidecar_file", "sidecar_file")])])  # fmt: skip
     summarize = Node(SummarizePETRun(metadata=metadata), name="summarize")
     ds_frames = Node(
         DerivativesDataSink(
@@ -140,7 +147,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         run_without_submitting=True,
     )
     workflow.connect([
-        (inputnode, summarize, [("pet_file", "pet_file"), ("sidecar_file", "sidecar_file")]),
+        (decay, summarize, [("out_file", "pet_file"), ("out_sidecar", "sidecar_file")]),
         (summarize, ds_frames, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         (summarize, outputnode, [("out_meta", "summary")]),
         (ds_frames, outputnode, [("out_file", "frames_tsv")]),
@@ -189,12 +196,13 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     )
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
-        (inputnode, pet_hmc_wf, [("pet_file", "inputnode.pet_file"),
-                                 ("pet_metadata", "inputnode.pet_metadata")]),
+        (decay, pet_hmc_wf, [("out_file", "inputnode.pet_file"),
+                             ("out_meta", "inputnode.pet_metadata")]),
         (pet_hmc_wf, pet_coreg_wf, [("outputnode.petref", "inputnode.petref")]),
         (inputnode, pet_coreg_wf, [("t1w_preproc", "inputnode.t1w_preproc"),
                                    ("brain_mask", "inputnode.t1w_mask")]),
-        (inputnode, pet_to_t1w, [("pet_file", "in_file"), ("t1w_preproc", "t1w_ref")]),
+        (decay, pet_to_t1w, [("out_file", "in_file")]),
+        (inputnode, pet_to_t1w, [("t1w_preproc", "t1w_ref")]),
         (pet_hmc_wf, pet_to_t1w, [("outputnode.hmc_xforms", "hmc_xforms")]),
         (pet_coreg_wf, pet_to_t1w, [("outputnode.itk_pet_to_t1w", "coreg_xform")]),
         (pet_hmc_wf, pet_preproc_derivatives_wf, [
@@ -213,8 +221,9 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (pet_hmc_wf, pet_quant_wf, [("outputnode.pet_mc", "inputnode.pet_file"),
                                     ("outputnode.petref", "inputnode.petref")]),
         (pet_coreg_wf, pet_quant_wf, [("outputnode.itk_pet_to_t1w", "inputnode.coreg_xform")]),
+        (decay, pet_quant_wf, [("out_sidecar", "inputnode.sidecar_file")]),
         (inputnode, pet_quant_wf, [
-            ("sidecar_file", "inputnode.sidecar_file"),
+
             ("tspoms_dseg", "inputnode.tspoms_dseg"),
             ("tspoms_tsv", "inputnode.tspoms_tsv"),
             ("lesion_ids", "inputnode.lesion_ids"),
