@@ -258,3 +258,27 @@ def test_bids_pet_example_frame_count(shared_data):
     assert n_frames == 21
     problems = _problems(Path(f"{pet}.json"), n_frames=n_frames)
     assert ("FrameTimesStart", "lists 45 frames but the PET image has 21") in problems
+
+
+# What the input layer reports for each example dataset (their images are empty placeholders,
+# except pet001's). (file name, field) of every problem; field None: the file as a whole.
+EXAMPLE_DATASETS = {
+    "pet001": {("sub-01_ses-01_trc-CIMBI36_pet.json", "FrameTimesStart"),
+               ("sub-01_ses-01_trc-CIMBI36_pet.json", "FrameDuration")},
+    "pet002": {(f"sub-0{s}_ses-{ses}_pet.nii.gz", None) for s in (1, 2)
+               for ses in ("baseline", "rescan")},
+    "pet003": {("sub-01_ses-01_pet.nii.gz", None), ("sub-01_ses-01_pet.json", "FrameDuration")},
+    "pet004": {("sub-01", None), ("sub-01_pet.nii.gz", None), ("sub-01_pet.json", "FrameDuration")},
+    "pet005": {("sub-01_ses-baseline_pet.nii.gz", None),
+               ("sub-01_ses-intervention_task-eyes_pet.nii.gz", None)},
+    "pet006": {("sub-01", None), ("sub-01_pet.nii.gz", None), ("sub-01_pet.json", "FrameDuration")},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_DATASETS))
+def test_bids_pet_example_datasets_name_file_and_field(shared_data, name):
+    with pytest.raises(InputProblems) as info:
+        collect_data(shared_data / "bids_examples_pet" / name, validate=False)
+    assert info.value.exit_code == EX_INVALID_BIDS
+    found = {(Path(path).name, field) for path, field, _ in info.value.problems}
+    assert found == EXAMPLE_DATASETS[name]

@@ -202,6 +202,10 @@ def collect_data(
         for pet_file in pet_files:
             try:
                 n_frames = pet_frame_count(pet_file)
+            except BidsAppError as exc:  # an unreadable image: its sidecar is still checked
+                errors.append(exc)
+                n_frames = None
+            try:
                 sidecar = read_pet_sidecar(
                     _sidecar_path(pet_file), n_frames=n_frames, injection_start_s=injection_start_s
                 )
@@ -210,6 +214,8 @@ def collect_data(
                 continue
             except BidsAppError as exc:
                 errors.append(exc)
+                continue
+            if n_frames is None:
                 continue
             entities = _entities(pet_file)
             notes += list(sidecar.warnings)
