@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the first frame starts this many seconds after the injection",
     )
     parser.add_argument(
+        "--static-window",
+        type=float,
+        nargs=2,
+        metavar=("START", "END"),
+        help="write a static PET: one frame, the mean of the frames in START-END (min)",
+    )
+    parser.add_argument(
         "--anat-derivatives",
         type=Path,
         default=None,
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             pet_voxel_mm=args.pet_voxel_mm,
             decay_correction=args.decay_correction,
             injection_before_scan_s=args.injection_before_scan,
+            static_window_min=None if args.static_window is None else tuple(args.static_window),
         )
         if args.anat_derivatives is not None:
             write_anat_derivatives(args.truth_dir, subjects, args.anat_derivatives)

@@ -11,6 +11,7 @@ from tspo_bidsapp.tracers import Tracer
 # Molecular weights (g/mol) from PubChem.
 MOLECULAR_WEIGHT = {"PBR28": 348.4, "PK11195": 352.9, "DPA714": 398.5, "GE180": 376.5}
 MOLAR_ACTIVITY_GBQ_PER_UMOL = 100.0  # typical at injection for [11C] TSPO ligands
+SYNTHETIC_BODY_WEIGHT_KG = 70.0  # every synthetic participant (for SUV of static PET)
 
 
 # How the synthetic PET is written: decay-corrected to injection (TimeZero = injection), not
@@ -79,6 +80,7 @@ def pet_sidecar(
         "TracerMolecularWeightUnits": "g/mol",
         "InjectedRadioactivity": round(injected_mbq, 1),
         "InjectedRadioactivityUnits": "MBq",
+        "BodyWeight": SYNTHETIC_BODY_WEIGHT_KG,
         "InjectedMass": round(mass_ug, 4),
         "InjectedMassUnits": "ug",
         "SpecificRadioactivity": round(injected_mbq / mass_ug, 2),

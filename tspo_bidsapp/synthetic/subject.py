@@ -57,6 +57,7 @@ class SimulationOptions:
     frame_durations_s: tuple[float, ...] = TSPO_60MIN_DURATIONS_S
     decay_correction: str = "injection"  # one of sidecar.DECAY_MODES
     injection_before_scan_s: float = 0.0  # first frame starts this long after injection
+    static_window_min: tuple[float, float] | None = None  # write one frame: this window's mean
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool = False) -> None:
@@ -77,6 +78,21 @@ def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool
     img.set_sform(affine, code=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(img.to_bytes(), compresslevel=4, mtime=0))
+
+
+def static_frame(
+    frames: np.ndarray, timing: FrameTiming, window_min: tuple[float, float] | None
+) -> tuple[np.ndarray, FrameTiming]:
+    """The duration-weighted mean of the frames inside ``window_min`` as one frame (4-D, 1)."""
+    if window_min is None:
+        return frames, timing
+    inside = (timing.start_min >= window_min[0] - 1e-9) & (timing.end_min <= window_min[1] + 1e-9)
+    if not inside.any():
+        raise ValueError(f"no frame lies inside the static window {window_min} min")
+    weights = timing.duration_s[inside] / timing.duration_s[inside].sum()
+    static = np.tensordot(frames[..., inside], weights, axes=([-1], [0]))[..., np.newaxis]
+    start, end = timing.start_s[inside][0], timing.end_s[inside][-1]
+    return static.astype(np.float32), FrameTiming([start], [end - start])
 
 
 def simulate_subject(
@@ -155,12 +171,13 @@ def simulate_subject(
     }
     _save(t1w, anatomy.affine, bids_dir / files["t1w"], np.int16)
     _save(flair, anatomy.affine, bids_dir / files["flair"], np.int16)
-    written = noisy * frame_scale(timing, tracer.half_life_min, opts.decay_correction)
+    written, pet_timing = static_frame(noisy, timing, opts.static_window_min)
+    written = written * frame_scale(pet_timing, tracer.half_life_min, opts.decay_correction)
     if opts.noise:  # int16 + slope like scanner exports; exact float32 when noise-free
         _save(written, geometry.affine, bids_dir / files["pet"], np.int16, scaled=True)
     else:
         _save(written, geometry.affine, bids_dir / files["pet"], np.float32)
-    sidecar = pet_sidecar(tracer, timing, injected, geometry, rng, opts.decay_correction)
+    sidecar = pet_sidecar(tracer, pet_timing, injected, geometry, rng, opts.decay_correction)
     (bids_dir / files["pet_json"]).write_text(json.dumps(sidecar, indent=2) + "\n")
 
     # Write truth.

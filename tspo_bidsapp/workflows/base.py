@@ -152,14 +152,18 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (summarize, outputnode, [("out_meta", "summary")]),
         (ds_frames, outputnode, [("out_file", "frames_tsv")]),
     ])  # fmt: skip
-    if run.sidecar.is_static:
+    static = run.sidecar.is_static
+    models, window = config.models, config.suvr_window_min
+    if static:  # one frame: no motion correction, SUVR (and SUV) instead of kinetic models
+        timing = run.sidecar.timing
+        models = ("SUVR",)
+        window = window or (float(timing.start_min[0]), float(timing.end_min[0]))
         LOGGER.warning(
-            "%s: static (single-frame) PET: no motion correction or kinetic modelling is "
-            "possible; only its frame summary is written (static SUVR is not yet supported)",
-            run.pet_file.name,
-        )
-        return workflow
-    hmc = config.hmc
+            "%s: static (single-frame) PET: no motion correction or kinetic modelling; SUVR "
+            "over %g-%g min after injection (and SUV when weight and dose are known)",
+            run.pet_file.name, *window,
+        )  # fmt: skip
+    hmc = config.hmc and not static
     if hmc and run.sidecar.timing.start_s.max() < config.hmc_start_time_s:
         LOGGER.warning(
             "%s: no frame starts after --hmc-start-time %g s: motion correction is skipped",
@@ -184,8 +188,8 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         output_dir=str(config.output_dir),
         ref_region=config.ref_region,
         svca_classes=None if config.svca_classes is None else str(config.svca_classes),
-        models=config.models,
-        suvr_window_min=config.suvr_window_min,
+        models=models,
+        suvr_window_min=window,
         logan_tstar_min=config.logan_tstar_min,
         k2prime=config.k2prime,
         active_threshold=config.active_threshold,
@@ -237,4 +241,28 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (pet_quant_wf, outputnode, [("outputnode.kinpar", "kinpar"),
                                     ("outputnode.maps", "maps")]),
     ])  # fmt: skip
+    if static:
+        _connect_suv(workflow, config, subject, run, pet_to_t1w, pet_quant_wf)
     return workflow
+
+
+def _connect_suv(workflow, config, subject, run, pet_to_t1w, pet_quant_wf) -> None:
+    """SUV of a static run when body weight and injected radioactivity are known."""
+    from tspo_bidsapp.quant.suv import suv_inputs
+    from tspo_bidsapp.workflows.pet.static import init_pet_suv_wf
+
+    info = subject.participant
+    weight = None if info is None else info.extra.get("weight")
+    meta = json.loads(Path(run.sidecar_file).read_text())
+    suv, reason = suv_inputs(meta, weight, path=run.sidecar_file)
+    if suv is None:
+        LOGGER.warning("%s: no SUV (%s); SUVR only", run.pet_file.name, reason)
+        return
+    suv_wf = init_pet_suv_wf(
+        output_dir=str(config.output_dir), source_file=str(run.pet_file), suv=suv
+    )
+    workflow.connect([
+        (pet_to_t1w, suv_wf, [("out_file", "inputnode.pet_t1w")]),
+        (pet_quant_wf, suv_wf, [("outputnode.tacs", "inputnode.tacs")]),
+        (workflow.get_node("inputnode"), suv_wf, [("brain_mask", "inputnode.brain_mask")]),
+    ])  # fmt: skip

@@ -33,7 +33,7 @@ def pick_dvr(maps, models, measures, preference):
     """The DVR map of the first model of ``preference`` that has one, and that model."""
     for model in preference:
         for path, m, meas in zip(maps, models, measures, strict=True):
-            if m == model and meas == "DVR":
+            if m == model and meas in ("DVR", "SUVR"):  # SUVR: static PET
                 return path, m
     raise ValueError(f"no DVR map among the models {sorted(set(models))}")
 
@@ -128,7 +128,7 @@ def init_pet_quant_wf(
             (reference, kinetics, [("out_tsv", "ref_tsv")]),
         ])  # fmt: skip
 
-    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan") if m in models]
+    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan", "SUVR") if m in models]
     if active_threshold is not None and dvr_models:
         select_dvr = pe.Node(
             niu.Function(
