@@ -136,21 +136,21 @@ def test_frame_count_against_image(tmp_path):
 def test_non_positive_durations(tmp_path):
     path = _write(tmp_path, pet_sidecar(FrameDuration=[15, 0, 15, 15, 30, -30]))
     problems = dict(_problems(path))
-    assert "frame(s) [1, 5] have [0.0, -30.0] s" in problems["FrameDuration"]
+    assert "frame(s) [2, 6] have [0.0, -30.0] s" in problems["FrameDuration"]
 
 
 def test_start_times_must_increase(tmp_path):
     path = _write(tmp_path, pet_sidecar(FrameTimesStart=[0, 15, 30, 30, 60, 90]))
     ((field, message),) = _problems(path)
     assert field == "FrameTimesStart"
-    assert "frame 3 starts at 30 s, not after frame 2 at 30 s" in message
+    assert "frame 4 starts at 30 s, not after frame 3 at 30 s" in message
 
 
 def test_overlapping_frames(tmp_path):
     path = _write(tmp_path, pet_sidecar(FrameDuration=[15, 15, 20, 15, 30, 30]))
     ((field, message),) = _problems(path)
     assert field == "FrameDuration"
-    assert "frame 2 starts at 30 s and lasts 20 s, so it ends at 50 s" in message
+    assert "frame 3 starts at 30 s and lasts 20 s, so it ends at 50 s" in message
     assert "end times" not in message
 
 

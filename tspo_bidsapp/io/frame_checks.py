@@ -1,7 +1,8 @@
 """Checks of a PET frame schedule (seconds): consistency, and plausibility on the injection axis.
 
 Every problem is an :class:`~tspo_bidsapp.exitcodes.InvalidBIDSError` (exit 16) naming the
-file and the field at fault.
+file and the field at fault. Frames are numbered from 1 in messages (as in the log and the
+report; frame 1 is the first row of the confounds table).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def check_frame_timing(
     if bad.size:
         errors.append(
             InvalidBIDSError(
-                f"durations must be positive; frame(s) {bad.tolist()} have "
+                f"durations must be positive; frame(s) {(bad + 1).tolist()} have "
                 f"{duration_s[bad].tolist()} s",
                 path=path,
                 field="FrameDuration",
@@ -60,8 +61,8 @@ def check_frame_timing(
         i = int(not_increasing[0])
         errors.append(
             InvalidBIDSError(
-                f"frame start times must increase; frame {i + 1} starts at {start_s[i + 1]:g} s, "
-                f"not after frame {i} at {start_s[i]:g} s",
+                f"frame start times must increase; frame {i + 2} starts at {start_s[i + 1]:g} s, "
+                f"not after frame {i + 1} at {start_s[i]:g} s",
                 path=path,
                 field="FrameTimesStart",
             )
@@ -74,8 +75,8 @@ def check_frame_timing(
             i = int(overlap[0])
             message = (
                 f"FrameDuration is inconsistent with FrameTimesStart: {overlap.size} frame(s) "
-                f"overlap the next one; frame {i} starts at {start_s[i]:g} s and lasts "
-                f"{duration_s[i]:g} s, so it ends at {end[i]:g} s, after frame {i + 1} starts "
+                f"overlap the next one; frame {i + 1} starts at {start_s[i]:g} s and lasts "
+                f"{duration_s[i]:g} s, so it ends at {end[i]:g} s, after frame {i + 2} starts "
                 f"at {start_s[i + 1]:g} s"
             )
             if np.allclose(duration_s[: n - 1], start_s[1:n]):

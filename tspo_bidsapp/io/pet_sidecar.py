@@ -319,7 +319,7 @@ def read_pet_sidecar(
     if timing.n_frames == 1:
         warnings.append(
             f"{path}: static (single-frame) PET; kinetic models need dynamic PET, so only SUVR "
-            "can be computed for this run"
+            "and SUV (with body weight and dose) can be computed for this run"
         )
     return PetSidecar(
         path=path,

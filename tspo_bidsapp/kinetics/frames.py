@@ -55,14 +55,14 @@ def check_frames(start_min, end_min, *, what: str = "frames") -> tuple[np.ndarra
     bad = np.flatnonzero(end <= start)
     if bad.size:
         raise ValueError(
-            f"{what}: frame {int(bad[0])} has end <= start (zero or negative duration)"
+            f"{what}: frame {int(bad[0]) + 1} has end <= start (zero or negative duration)"
         )
     tol = 1e-6 * max(1.0, float(end[-1]))
     bad = np.flatnonzero(start[1:] < end[:-1] - tol)
     if bad.size:
         i = int(bad[0]) + 1
         raise ValueError(
-            f"{what}: frames out of order or overlapping at frame {i} "
+            f"{what}: frames out of order or overlapping at frame {i + 1} "
             f"(starts {start[i]:.4g} min, previous frame ends {end[i - 1]:.4g} min)"
         )
     return start, end
