@@ -78,3 +78,31 @@ def test_static_suvr_equals_dynamic_window_suvr():
                           static[row, :], window=(40, 60))  # fmt: skip
         assert single.SUVR == pytest.approx(dynamic.SUVR, rel=1e-6)
         assert dynamic.SUVR > 1.3  # a real binding signal, not a ratio of equal curves
+
+
+def test_wholebrain_pseudo_reference_of_a_static_frame(tmp_path):
+    """Brain minus lesions: the mean of the non-lesion brain voxels; no 'late peak' warning."""
+    import json
+
+    from tspo_bidsapp.interfaces.quant import ReferenceRegion
+
+    data = np.full((6, 6, 4, 1), 4.0, np.float32)
+    data[:2, :2, :2, 0] = 40.0  # a hot lesion
+    lesion = np.zeros((6, 6, 4), np.uint8)
+    lesion[:2, :2, :2] = 1
+    brain = np.ones((6, 6, 4), np.uint8)
+    files = {}
+    for name, arr in (("pet", data), ("lesion", lesion), ("brain", brain)):
+        files[name] = tmp_path / f"{name}.nii.gz"
+        nib.Nifti1Image(arr, np.diag([10.0, 10.0, 10.0, 1.0])).to_filename(files[name])
+    sidecar = tmp_path / "pet.json"
+    sidecar.write_text(json.dumps({
+        "InjectionStart": 0, "FrameTimesStart": [3600], "FrameDuration": [1800],
+        "Units": "kBq/mL", "TracerName": "GE180", "TracerRadionuclide": "F18",
+        "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0}))  # fmt: skip
+    res = ReferenceRegion(method="wholebrain", pet_file=str(files["pet"]),
+                          sidecar_file=str(sidecar), brain_mask=str(files["brain"]),
+                          lesion_mask=str(files["lesion"])).run(cwd=str(tmp_path))  # fmt: skip
+    table = pd.read_csv(res.outputs.out_tsv, sep="\t")
+    assert table["reference"].tolist() == [pytest.approx(4.0)]
+    assert not [w for w in res.outputs.warnings if "peaks" in w]

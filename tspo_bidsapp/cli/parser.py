@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     quant = parser.add_argument_group("quantification")
     quant.add_argument("--ref-region", dest="ref_region", default="cerebellum",
-                       help="reference region: 'cerebellum' or 'svca'")  # fmt: skip
+                       help="reference region: 'cerebellum', 'svca' or 'wholebrain' (a "
+                       "pseudo-reference: brain minus lesions)")  # fmt: skip
     quant.add_argument(
         "--svca-classes", dest="svca_classes", type=Path, metavar="FILE",
         help="SVCA kinetic classes (TSV: time in minutes, grey_matter, white_matter, blood, "

@@ -86,11 +86,11 @@ class ExtractTACs(SimpleInterface):
 class _ReferenceInputSpec(BaseInterfaceInputSpec):
     pet_file = File(exists=True, mandatory=True, desc="4D PET")
     sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar")
-    method = traits.Enum("cerebellum", "svca", usedefault=True, desc="--ref-region")
+    method = traits.Enum("cerebellum", "svca", "wholebrain", usedefault=True, desc="--ref-region")
     candidate_mask = File(exists=True, desc="cerebellar GM reference candidate (cerebellum)")
     lesion_mask = File(exists=True, desc="lesion mask (removed; cerebellar overlap warned)")
     cerebellum_mask = File(exists=True, desc="whole cerebellar GM, for the lesion check")
-    brain_mask = File(exists=True, desc="brain mask (svca)")
+    brain_mask = File(exists=True, desc="brain mask (svca, wholebrain)")
     gm_mask = File(exists=True, desc="grey-matter mask (svca)")
     svca_classes = File(exists=True, desc="--svca-classes TSV (time in minutes + 4 classes)")
     gm_fraction_min = traits.Float(0.9, usedefault=True, desc="SVCA GM fraction cut-off")
@@ -128,6 +128,10 @@ class ReferenceRegion(SimpleInterface):
                 if isdefined(inp.cerebellum_mask):
                     cereb = _load(inp.cerebellum_mask, np.uint8)[1] > 0
                 lesion_ml = float((cereb & lesion).sum()) * voxel_ml
+        elif inp.method == "wholebrain":  # pseudo-reference: brain minus lesions
+            if not isdefined(inp.brain_mask):
+                raise ValueError("--ref-region wholebrain needs the brain mask")
+            mask, tac = cerebellum_reference(data, _load(inp.brain_mask, np.uint8)[1] > 0, lesion)
         else:
             if not (isdefined(inp.svca_classes) and isdefined(inp.brain_mask)):
                 raise ValueError("--ref-region svca needs --svca-classes and a brain mask")
