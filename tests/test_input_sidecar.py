@@ -68,6 +68,8 @@ def test_time_axis_counts_from_injection(tmp_path):
     assert sidecar.frame_times_start_s.tolist() == meta["FrameTimesStart"]
     # Corrected to 120 s after injection: every frame scaled by 2^(2 min / 20.364 min).
     np.testing.assert_allclose(sidecar.decay_factors(), 2 ** (2.0 / 20.364))
+    assert any("shifted to count from injection" in w for w in sidecar.warnings)
+    assert any("rescaled to injection (× 1.07" in w for w in sidecar.warnings)
     record = sidecar.summary()
     assert record["InjectionStart"] == -120.0
     assert record["DecayCorrection"]["Reference"] == "injection"
@@ -184,6 +186,7 @@ def test_decay_fields_are_carried(tmp_path):
     lam = np.log(2) / 20.364
     expected = lam * 0.25 / (1 - np.exp(-lam * 0.25))
     assert sidecar.decay_factors()[0] == pytest.approx(expected, rel=1e-12)
+    assert any("ImageDecayCorrected is false: every frame" in w for w in sidecar.warnings)
     problems = _problems(_write(tmp_path, pet_sidecar(ImageDecayCorrected="yes")))
     assert problems[0][0] == "ImageDecayCorrected"
 

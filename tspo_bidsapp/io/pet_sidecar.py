@@ -316,6 +316,7 @@ def read_pet_sidecar(
     if errors:
         raise InputProblems(errors)
     timing = FrameTiming(start - injection_start, duration)
+    warnings += _correction_notes(path, injection_start, decay_corrected, decay_time, radionuclide)
     if timing.n_frames == 1:
         warnings.append(
             f"{path}: static (single-frame) PET; kinetic models need dynamic PET, so only SUVR "
@@ -337,3 +338,26 @@ def read_pet_sidecar(
         injection_source=source,
         provenance=meta.get("TimeAxisProvenance"),
     )
+
+
+def _correction_notes(path, injection_s, decay_corrected, decay_time_s, radionuclide) -> list:
+    """What the pipeline does to the frames' times and values (for the log and the report)."""
+    notes = []
+    if injection_s != 0:
+        notes.append(
+            f"{path}: InjectionStart is {injection_s:g} s: frame times are shifted to count "
+            "from injection"
+        )
+    half_life = HALF_LIFE_MIN[radionuclide]
+    if not decay_corrected:
+        notes.append(
+            f"{path}: ImageDecayCorrected is false: every frame is decay-corrected to injection "
+            f"(frame-integrated factors, T½ = {half_life:g} min)"
+        )
+    elif (decay_time_s or 0.0) != injection_s:
+        shift = (decay_time_s or 0.0) - injection_s
+        notes.append(
+            f"{path}: frames are decay-corrected to {shift:g} s after injection; they are "
+            f"rescaled to injection (× {2 ** (shift / 60.0 / half_life):.6g})"
+        )
+    return notes
