@@ -285,3 +285,20 @@ def test_bids_pet_example_datasets_name_file_and_field(shared_data, name):
     assert info.value.exit_code == EX_INVALID_BIDS
     found = {(Path(path).name, field) for path, field, _ in info.value.problems}
     assert found == EXAMPLE_DATASETS[name]
+
+
+def test_injection_time_offset_option_reaches_the_reader(tmp_path):
+    """A dataset without InjectionStart stops (exit 16) unless --injection-time-offset says it."""
+    from tspo_bidsapp.cli.parser import parse_args
+
+    bids = make_dataset(tmp_path / "bids", meta=pet_sidecar(InjectionStart=None))
+    with pytest.raises(InputProblems) as info:
+        collect_data(bids)
+    assert {f for _, f, _ in info.value.problems} == {"InjectionStart"}
+    config = parse_args([str(bids), str(tmp_path / "out"), "participant",
+                         "--injection-time-offset", "-30"])  # fmt: skip
+    assert config.injection_time_offset_s == -30.0
+    subjects, warnings = collect_data(bids, injection_start_s=config.injection_time_offset_s)
+    run = subjects[0].pet_runs[0]
+    assert run.sidecar.timing.start_s[0] == 30.0 and run.sidecar.injection_source.startswith("--")
+    assert any("--injection-time-offset -30 s is used" in w for w in warnings)
