@@ -37,7 +37,7 @@ def timing_fields(timing: FrameTiming, half_life_min: float, mode: str) -> dict:
     origin = scan_start if mode == "scan-start" else 0.0  # TimeZero on the injection axis
     fields = {
         "ScanStart": scan_start - origin,
-        "InjectionStart": -origin,
+        "InjectionStart": 0.0 - origin,
         "InjectionEnd": 10 - origin,
         "FrameTimesStart": [float(v) - origin for v in timing.start_s],
         "FrameDuration": [float(v) for v in timing.duration_s],
