@@ -153,10 +153,14 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (ds_frames, outputnode, [("out_file", "frames_tsv")]),
     ])  # fmt: skip
     static = run.sidecar.is_static
-    models, window = config.models, config.suvr_window_min
+    models, window, ref_region = config.models, config.suvr_window_min, config.ref_region
     if static:  # one frame: no motion correction, SUVR (and SUV) instead of kinetic models
         timing = run.sidecar.timing
         models = ("SUVR",)
+        if ref_region == "svca":  # SVCA classifies voxel TACs: it needs dynamic PET
+            LOGGER.warning("%s: static PET: cerebellum reference instead of svca",
+                           run.pet_file.name)  # fmt: skip
+            ref_region = "cerebellum"
         window = window or (float(timing.start_min[0]), float(timing.end_min[0]))
         LOGGER.warning(
             "%s: static (single-frame) PET: no motion correction or kinetic modelling; SUVR "
@@ -186,7 +190,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     pet_preproc_derivatives_wf.inputs.inputnode.source_file = str(run.pet_file)
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
-        ref_region=config.ref_region,
+        ref_region=ref_region,
         svca_classes=None if config.svca_classes is None else str(config.svca_classes),
         models=models,
         suvr_window_min=window,
@@ -227,7 +231,6 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (pet_coreg_wf, pet_quant_wf, [("outputnode.itk_pet_to_t1w", "inputnode.coreg_xform")]),
         (decay, pet_quant_wf, [("out_sidecar", "inputnode.sidecar_file")]),
         (inputnode, pet_quant_wf, [
-
             ("tspoms_dseg", "inputnode.tspoms_dseg"),
             ("tspoms_tsv", "inputnode.tspoms_tsv"),
             ("lesion_ids", "inputnode.lesion_ids"),
