@@ -106,3 +106,33 @@ def test_wholebrain_pseudo_reference_of_a_static_frame(tmp_path):
     table = pd.read_csv(res.outputs.out_tsv, sep="\t")
     assert table["reference"].tolist() == [pytest.approx(4.0)]
     assert not [w for w in res.outputs.warnings if "peaks" in w]
+
+
+def test_static_run_workflow_has_suvr_and_suv(tmp_path):
+    """A one-frame run is wired like a dynamic one with SUVR over its frame, plus SUV."""
+    from test_input_data import make_dataset, pet_sidecar, write_pet
+
+    from tspo_bidsapp.config import Config
+    from tspo_bidsapp.io.bids_input import collect_data
+    from tspo_bidsapp.workflows.base import init_pet_wf
+
+    bids = make_dataset(tmp_path / "bids")
+    meta = pet_sidecar(n_frames=1, FrameTimesStart=[2400], FrameDuration=[1200], **META)
+    pet = bids / "sub-01/ses-base/pet/sub-01_ses-base_trc-PBR28_pet.nii.gz"
+    write_pet(pet, 1, meta)
+    (bids / "participants.tsv").write_text(
+        "participant_id\tgroup\tweight\nsub-01\tRRMS\t72\nsub-02\tHC\tn/a\n"
+    )
+    subjects, _ = collect_data(bids, participant_label=("01",))
+    config = Config(analysis_level="participant", bids_dir=bids, output_dir=tmp_path / "out",
+                    work_dir=tmp_path / "work", ref_region="svca")  # fmt: skip
+    (run,) = subjects[0].pet_runs
+    wf = init_pet_wf(config=config, subject=subjects[0], run=run)
+    kinetics = wf.get_node("pet_quant_wf.kinetics")
+    assert kinetics.inputs.models == ["SUVR"]
+    assert tuple(kinetics.inputs.suvr_window_min) == (40.0, 60.0)
+    assert wf.get_node("pet_quant_wf.reference").inputs.method == "cerebellum"  # not svca
+    suv = wf.get_node("pet_suv_wf.suv").inputs
+    assert (suv.weight_kg, suv.weight_source) == (72.0, "participants.tsv weight")
+    assert suv.injected_kbq == pytest.approx(370_000.0)
+    assert wf.get_node("decay_correct") is not None
