@@ -58,6 +58,7 @@ class Config:
     hmc: bool = True  # frame-wise head-motion correction (--hmc-off: False)
     hmc_start_time_s: float = 120.0  # frames starting earlier are not registered (seconds)
     fd_threshold_mm: float = 1.0  # framewise displacement flagged above this (mm)
+    injection_time_offset_s: float | None = None  # InjectionStart to use (s); None: the sidecar's
     # anatomy
     derivatives: tuple[Path, ...] = ()  # precomputed lesion masks / segmentations
     min_lesion_volume_mm3: float = 10.0  # smaller lesion components are dropped (mm^3)

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pet.add_argument("--hmc-off", action="store_true", help="no head-motion correction")
     pet.add_argument(
+        "--injection-time-offset", dest="injection_time_offset", type=float, metavar="SEC",
+        help="injection time (s) on the FrameTimesStart axis, for sidecars without (or with a "
+        "wrong) InjectionStart: 0 when frame times count from injection, -120 when the tracer "
+        "was injected 120 s before TimeZero",
+    )  # fmt: skip
+    pet.add_argument(
         "--fd-threshold", dest="fd_threshold", type=float, default=1.0, metavar="MM",
         help="framewise displacement (mm) above which a frame is flagged",
     )  # fmt: skip
@@ -158,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     quant = parser.add_argument_group("quantification")
     quant.add_argument("--ref-region", dest="ref_region", default="cerebellum",
-                       help="reference region: 'cerebellum' or 'svca'")  # fmt: skip
+                       help="reference region: 'cerebellum', 'svca' or 'wholebrain' (a "
+                       "pseudo-reference: brain minus lesions)")  # fmt: skip
     quant.add_argument(
         "--svca-classes", dest="svca_classes", type=Path, metavar="FILE",
         help="SVCA kinetic classes (TSV: time in minutes, grey_matter, white_matter, blood, "
@@ -353,6 +360,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "group_smoothing_fwhm": opts.group_smoothing_fwhm,
         "group_permutations": opts.group_permutations,
         "test_retest_percent": opts.test_retest_percent,
+        "injection_time_offset_s": opts.injection_time_offset,
     }  # fmt: skip
 
 

@@ -120,6 +120,7 @@ def run_participant(config: Config) -> int:
         tracer_label=config.tracer_label,
         validate=not config.skip_bids_validation,
         derivatives=config.derivatives,
+        injection_start_s=config.injection_time_offset_s,
     )
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,7 @@ class _ExtractTACsOutputSpec(TraitedSpec):
     out_tsv = File(exists=True, desc="frame_start, frame_end (s) and one column per region")
     volumes = traits.Dict(Str, traits.Float, desc="region volumes (mL)")
     out_meta = traits.Dict(desc="JSON sidecar content")
+    time_meta = traits.Dict(desc="time axis and decay correction (for the model sidecars)")
 
 
 class ExtractTACs(SimpleInterface):
@@ -89,17 +90,19 @@ class ExtractTACs(SimpleInterface):
             self._results["out_meta"]["SVCANormalisation"] = svca_normalisation(
                 data, sidecar.timing.mid_min, brain, zooms
             )
+        self._results["out_meta"].update(sidecar.time_axis_record())
+        self._results["time_meta"] = sidecar.time_axis_record()
         return runtime
 
 
 class _ReferenceInputSpec(BaseInterfaceInputSpec):
     pet_file = File(exists=True, mandatory=True, desc="4D PET")
     sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar")
-    method = traits.Enum("cerebellum", "svca", usedefault=True, desc="--ref-region")
+    method = traits.Enum("cerebellum", "svca", "wholebrain", usedefault=True, desc="--ref-region")
     candidate_mask = File(exists=True, desc="cerebellar GM reference candidate (cerebellum)")
     lesion_mask = File(exists=True, desc="lesion mask (removed; cerebellar overlap warned)")
     cerebellum_mask = File(exists=True, desc="whole cerebellar GM, for the lesion check")
-    brain_mask = File(exists=True, desc="brain mask (svca)")
+    brain_mask = File(exists=True, desc="brain mask (svca, wholebrain)")
     gm_mask = File(exists=True, desc="grey-matter mask (svca)")
     svca_classes = File(exists=True, desc="--svca-classes TSV (time in minutes + 4 classes)")
     gm_fraction_min = traits.Float(0.9, usedefault=True, desc="SVCA GM fraction cut-off")
@@ -137,6 +140,10 @@ class ReferenceRegion(SimpleInterface):
                 if isdefined(inp.cerebellum_mask):
                     cereb = _load(inp.cerebellum_mask, np.uint8)[1] > 0
                 lesion_ml = float((cereb & lesion).sum()) * voxel_ml
+        elif inp.method == "wholebrain":  # pseudo-reference: brain minus lesions
+            if not isdefined(inp.brain_mask):
+                raise ValueError("--ref-region wholebrain needs the brain mask")
+            mask, tac = cerebellum_reference(data, _load(inp.brain_mask, np.uint8)[1] > 0, lesion)
         else:
             if not (isdefined(inp.svca_classes) and isdefined(inp.brain_mask)):
                 raise ValueError("--ref-region svca needs --svca-classes and a brain mask")
@@ -154,6 +161,7 @@ class ReferenceRegion(SimpleInterface):
             tac, sidecar.timing, volume, cerebellar_lesion_ml=lesion_ml, ref_region=inp.method
         )
         meta.update(Units=sidecar.units, VolumeML=volume, Warnings=warnings)
+        meta.update(sidecar.time_axis_record())
         self._results["out_tsv"] = str(
             write_tacs_tsv(sidecar.timing, {"reference": tac}, cwd / "ref_tacs.tsv")
         )
@@ -172,6 +180,7 @@ class _KineticsInputSpec(BaseInterfaceInputSpec):
     participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
     k2prime = traits.Float(desc="--k2prime (1/min); default: median regional SRTM")
     extra_meta = traits.Dict(Str, traits.Any, desc="added to every sidecar (e.g. PVC settings)")
+    time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
 
 
 class _KineticsOutputSpec(TraitedSpec):
@@ -214,6 +223,7 @@ class RegionalKinetics(SimpleInterface):
             "Units": {"k2": "1/min", "k2prime": "1/min", "k2a": "1/min", "BPND": "1",
                       "DVR": "1", "R1": "1", "SUVR": "1", "volume_ml": "mL"},
             **(inp.extra_meta if isdefined(inp.extra_meta) else {}),
+            **(inp.time_meta if isdefined(inp.time_meta) else {}),
         }  # fmt: skip
         self._results["out_meta"] = meta
         self._results["out_files"] = list(outs.values())
@@ -230,6 +240,7 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
+    time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
 
 
 class _MapsOutputSpec(TraitedSpec):
@@ -261,6 +272,8 @@ class VoxelwiseMaps(SimpleInterface):
             models.append(model)
             measures.append(meas)
             metas.append({"Units": MEASURE_UNITS[meas], "Model": model, **info[model]})
+            if isdefined(inp.time_meta):
+                metas[-1].update(inp.time_meta)
         self._results.update(out_maps=files, models=models, measures=measures, out_metas=metas)
         return runtime
 

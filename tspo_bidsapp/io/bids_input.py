@@ -164,12 +164,14 @@ def collect_data(
     tracer_label: tuple[str, ...] = (),
     validate: bool = True,
     derivatives: tuple[Path, ...] = (),
+    injection_start_s: float | None = None,
 ) -> tuple[list[SubjectData], list[str]]:
     """Find, read and check every input of the selected participants.
 
     Returns the subjects and a list of warnings (for the caller to report; none are logged
     here). ``derivatives`` are the folders of supplied segmentations (only used to word the
-    missing-FLAIR warning). Raises a
+    missing-FLAIR warning); ``injection_start_s`` is ``--injection-time-offset`` (see
+    :func:`read_pet_sidecar`). Raises a
     :class:`~tspo_bidsapp.exitcodes.BidsAppError`: 18 when the labels select nothing, 66 when a
     required input (T1w, PET) is missing, 16 when a file or field is invalid.
     """
@@ -242,12 +244,14 @@ def collect_data(
         for pet_file in pet_files:
             try:
                 n_frames = pet_frame_count(pet_file)
-            except BidsAppError as exc:
+            except BidsAppError as exc:  # an unreadable image: its sidecar is still checked
                 errors.append(exc)
-                continue
-            image_ok = _collect_errors(errors, check_pet_image, pet_file)
+                n_frames = None
+            image_ok = n_frames is not None and _collect_errors(errors, check_pet_image, pet_file)
             try:
-                sidecar = read_pet_sidecar(_sidecar_path(pet_file), n_frames=n_frames)
+                sidecar = read_pet_sidecar(
+                    _sidecar_path(pet_file), n_frames=n_frames, injection_start_s=injection_start_s
+                )
             except InputProblems as exc:
                 errors += exc.errors
                 continue

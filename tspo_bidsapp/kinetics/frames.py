@@ -9,6 +9,14 @@ rebuild a continuous reference ``C_R(t)`` as the piecewise-linear curve through
 and convolve it there exactly (:func:`tspo_bidsapp.kinetics.simulate.exp_conv`), then
 average the result over each frame (:func:`~tspo_bidsapp.kinetics.simulate.frame_average`).
 Irregular frames and gaps between frames are therefore handled exactly up to the grid step.
+
+Time 0 is the injection (:mod:`tspo_bidsapp.io.timing`). Frames may start before it (BIDS
+allows frames before ``TimeZero``; scans often start a few seconds before the injection):
+the tracer curve is zero before injection, so such a frame averages the curve over its
+post-injection part times the fraction of the frame after injection.
+
+The fine grid holds at most :data:`MAX_GRID_POINTS` points: for scans longer than
+``MAX_GRID_POINTS`` x 1 s (5.5 h) its step grows, so memory is bounded whatever the input.
 """
 
 from __future__ import annotations
@@ -18,14 +26,21 @@ import numpy as np
 from tspo_bidsapp.kinetics.simulate import DEFAULT_STEP_MIN, exp_conv, fine_grid, frame_average
 
 WEIGHT_SCHEMES = ("duration", "uniform", "decay", "counts")
+# Most points of the fine time grid (20 000 x 8 bytes = 160 kB per curve): 5.5 h at 1 s.
+MAX_GRID_POINTS = 20_000
+
+
+def grid_step(end_min: float, step_min: float = DEFAULT_STEP_MIN) -> float:
+    """The fine-grid step (minutes): ``step_min``, or longer so the grid keeps <= MAX_GRID_POINTS."""
+    return max(float(step_min), float(end_min) / (MAX_GRID_POINTS - 1))
 
 
 def check_frames(start_min, end_min, *, what: str = "frames") -> tuple[np.ndarray, np.ndarray]:
     """Validate a frame schedule (minutes); return float arrays.
 
-    Frames must be finite, have positive duration, start at or after 0, be in
-    chronological order and not overlap (gaps are allowed). ``what`` names the source
-    in error messages.
+    Frames must be finite, have positive duration, be in chronological order and not
+    overlap (gaps are allowed); they may start before injection (t < 0) but the last one
+    must end after it. ``what`` names the source in error messages.
     """
     start = np.asarray(start_min, dtype=float).reshape(-1)
     end = np.asarray(end_min, dtype=float).reshape(-1)
@@ -35,19 +50,19 @@ def check_frames(start_min, end_min, *, what: str = "frames") -> tuple[np.ndarra
         raise ValueError(f"{what}: no frames")
     if not (np.all(np.isfinite(start)) and np.all(np.isfinite(end))):
         raise ValueError(f"{what}: frame times must be finite numbers")
-    if np.any(start < 0):
-        raise ValueError(f"{what}: frame start before time 0 (frame {int(np.argmax(start < 0))})")
+    if end[-1] <= 0:
+        raise ValueError(f"{what}: every frame ends before the injection (time 0)")
     bad = np.flatnonzero(end <= start)
     if bad.size:
         raise ValueError(
-            f"{what}: frame {int(bad[0])} has end <= start (zero or negative duration)"
+            f"{what}: frame {int(bad[0]) + 1} has end <= start (zero or negative duration)"
         )
     tol = 1e-6 * max(1.0, float(end[-1]))
     bad = np.flatnonzero(start[1:] < end[:-1] - tol)
     if bad.size:
         i = int(bad[0]) + 1
         raise ValueError(
-            f"{what}: frames out of order or overlapping at frame {i} "
+            f"{what}: frames out of order or overlapping at frame {i + 1} "
             f"(starts {start[i]:.4g} min, previous frame ends {end[i - 1]:.4g} min)"
         )
     return start, end
@@ -128,10 +143,14 @@ def cumulative_integral(mid_min, values) -> np.ndarray:
     """``∫_0^{t_i} C(u) du`` at each mid-time for the piecewise-linear ``C`` through (0, 0).
 
     ``values`` has frames on its last axis (any leading shape); the result has its shape.
-    This is the integral of exactly the curve :class:`InterpolatedReference` uses.
+    This is the integral of exactly the curve :class:`InterpolatedReference` uses (frames
+    whose mid-time is at or before injection count as 0).
     """
-    t = np.concatenate([[0.0], np.asarray(mid_min, float)])
+    mid = np.asarray(mid_min, float)
+    t = np.concatenate([[0.0], np.maximum(mid, 0.0)])
     v = np.asarray(values)
+    if np.any(mid <= 0):
+        v = np.where(mid > 0, v, 0).astype(v.dtype, copy=False)
     v0 = np.concatenate([np.zeros(v.shape[:-1] + (1,), dtype=v.dtype), v], axis=-1)
     steps = 0.5 * (v0[..., 1:] + v0[..., :-1]) * np.diff(t).astype(v.dtype, copy=False)
     return np.cumsum(steps, axis=-1)
@@ -141,7 +160,7 @@ class InterpolatedReference:
     """A continuous reference curve rebuilt from frame averages, and its frame-averaged convolutions.
 
     ``start_min``/``end_min``: frame schedule (minutes); ``ref``: reference frame averages (kBq/mL);
-    ``step_min``: fine-grid step (default 1 s).
+    ``step_min``: fine-grid step (default 1 s; longer for long scans, see :func:`grid_step`).
     """
 
     def __init__(self, start_min, end_min, ref, *, step_min: float = DEFAULT_STEP_MIN):
@@ -154,9 +173,15 @@ class InterpolatedReference:
         if not np.all(np.isfinite(self.values)):
             raise ValueError("reference TAC contains non-finite values")
         self.mid = 0.5 * (self.start + self.end)
-        self.step = float(step_min)
+        self.step = grid_step(float(self.end[-1]), step_min)
         self.grid = fine_grid(float(self.end[-1]), self.step)
-        self.curve = np.interp(self.grid, np.r_[0.0, self.mid], np.r_[0.0, self.values])
+        after = self.mid > 0  # the curve is 0 at injection and before it
+        self.curve = np.interp(
+            self.grid, np.r_[0.0, self.mid[after]], np.r_[0.0, self.values[after]]
+        )
+        # Fraction of each frame after injection (1 for frames that start after it).
+        self._post = np.clip(self.end, 0.0, None) - np.clip(self.start, 0.0, None)
+        self._post = self._post / (self.end - self.start)
 
     @property
     def n_frames(self) -> int:
@@ -164,7 +189,11 @@ class InterpolatedReference:
 
     def average(self, curve: np.ndarray) -> np.ndarray:
         """Frame averages of curves sampled on :attr:`grid` (time on the last axis)."""
-        return frame_average(self.grid, curve, self.start, self.end)
+        post = self._post > 0
+        out = np.zeros(np.shape(curve)[:-1] + (self.start.size,))
+        start = np.clip(self.start[post], 0.0, None)
+        out[..., post] = frame_average(self.grid, curve, start, self.end[post]) * self._post[post]
+        return out
 
     def conv_frames(self, rate: float) -> np.ndarray:
         """Frame averages of ``∫_0^t C_R(u) e^{-rate (t-u)} du`` (rate in 1/min)."""

@@ -13,7 +13,10 @@ import numpy as np
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.quant.tacs import mask_mean_tac
 
-REF_REGIONS = ("cerebellum", "svca")
+# "wholebrain": a pseudo-reference for tracers or scans without a reference region (e.g. static
+# PET of a tracer without a cerebellar reference): the brain mask minus lesions. TSPO binding is
+# widespread, so ratios to it are relative measures only (SUVR-like, not BPND).
+REF_REGIONS = ("cerebellum", "svca", "wholebrain")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def check_reference(
         peak = int(np.nanargmax(tac))
         if not tac[peak] > 0:
             out.append(f"{name}: TAC has no positive value")
-        elif timing.mid_min[peak] > limits.max_peak_min:
+        elif timing.n_frames > 1 and timing.mid_min[peak] > limits.max_peak_min:
             out.append(
                 f"{name}: TAC peaks at {timing.mid_min[peak]:.1f} min, later than "
                 f"{limits.max_peak_min:g} min; implausible for a TSPO reference region "

@@ -45,7 +45,7 @@ def motion_confounds(
             "%s: frame %d moved %.2f mm (framewise displacement) since the previous frame, "
             "above the %.2f mm threshold",
             source,
-            k,
+            k + 1,  # frames are numbered from 1 (log, report, error messages)
             fd[k],
             fd_threshold_mm,
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tspo_bidsapp.synthetic.dataset import SIZES, generate_dataset
 from tspo_bidsapp.synthetic.derivatives import write_anat_derivatives
+from tspo_bidsapp.synthetic.sidecar import DECAY_MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pet-fwhm-mm", type=float, default=4.5)
     parser.add_argument("--pet-voxel-mm", type=float, default=2.0)
     parser.add_argument(
+        "--decay-correction",
+        choices=DECAY_MODES,
+        default="injection",
+        help="write the PET decay-corrected to injection (default), not decay-corrected, or "
+        "decay-corrected to the scan start (TimeZero = scan start)",
+    )
+    parser.add_argument(
+        "--injection-before-scan",
+        type=float,
+        default=0.0,
+        metavar="SEC",
+        help="the first frame starts this many seconds after the injection",
+    )
+    parser.add_argument(
+        "--static-window",
+        type=float,
+        nargs=2,
+        metavar=("START", "END"),
+        help="write a static PET: one frame, the mean of the frames in START-END (min)",
+    )
+    parser.add_argument(
         "--anat-derivatives",
         type=Path,
         default=None,
@@ -75,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             t1w_voxel_mm=args.t1w_voxel_mm,
             pet_fwhm_mm=args.pet_fwhm_mm,
             pet_voxel_mm=args.pet_voxel_mm,
+            decay_correction=args.decay_correction,
+            injection_before_scan_s=args.injection_before_scan,
+            static_window_min=None if args.static_window is None else tuple(args.static_window),
         )
         if args.anat_derivatives is not None:
             write_anat_derivatives(args.truth_dir, subjects, args.anat_derivatives)

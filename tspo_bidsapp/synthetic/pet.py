@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from tspo_bidsapp.io import decay
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.simulate import fine_grid, frame_average, reference_tac, srtm_tissue
 
@@ -151,9 +152,7 @@ def apply_motion(image: np.ndarray, motion: np.ndarray, pet_affine: np.ndarray) 
 
 def mean_frame_decay(timing: FrameTiming, half_life_min: float) -> np.ndarray:
     """Mean of ``exp(-ln2 t / T_half)`` over each frame (fraction of counts left), unitless."""
-    lam = np.log(2.0) / half_life_min
-    start, dur = timing.start_min, timing.duration_min
-    return np.exp(-lam * start) * (1.0 - np.exp(-lam * dur)) / (lam * dur)
+    return decay.mean_frame_decay(timing.start_min, timing.end_min, half_life_min)
 
 
 def noise_sd(

@@ -22,7 +22,7 @@ from tspo_bidsapp.synthetic.motion import (
 )
 from tspo_bidsapp.synthetic.mri import synth_flair, synth_t1w
 from tspo_bidsapp.synthetic.parameters import tissue_parameters
-from tspo_bidsapp.synthetic.sidecar import pet_sidecar
+from tspo_bidsapp.synthetic.sidecar import frame_scale, pet_sidecar
 from tspo_bidsapp.synthetic.truth import TRANSFORM_CONVENTION, write_truth
 from tspo_bidsapp.tracers import lookup_tracer
 
@@ -55,6 +55,9 @@ class SimulationOptions:
     pet_to_t1w_mm: float = 4.0  # length of the PET->T1w translation
     pet_to_t1w_deg: float = 4.0  # norm of the PET->T1w rotation angles
     frame_durations_s: tuple[float, ...] = TSPO_60MIN_DURATIONS_S
+    decay_correction: str = "injection"  # one of sidecar.DECAY_MODES
+    injection_before_scan_s: float = 0.0  # first frame starts this long after injection
+    static_window_min: tuple[float, float] | None = None  # write one frame: this window's mean
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool = False) -> None:
@@ -75,6 +78,21 @@ def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool
     img.set_sform(affine, code=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(img.to_bytes(), compresslevel=4, mtime=0))
+
+
+def static_frame(
+    frames: np.ndarray, timing: FrameTiming, window_min: tuple[float, float] | None
+) -> tuple[np.ndarray, FrameTiming]:
+    """The duration-weighted mean of the frames inside ``window_min`` as one frame (4-D, 1)."""
+    if window_min is None:
+        return frames, timing
+    inside = (timing.start_min >= window_min[0] - 1e-9) & (timing.end_min <= window_min[1] + 1e-9)
+    if not inside.any():
+        raise ValueError(f"no frame lies inside the static window {window_min} min")
+    weights = timing.duration_s[inside] / timing.duration_s[inside].sum()
+    static = np.tensordot(frames[..., inside], weights, axes=([-1], [0]))[..., np.newaxis]
+    start, end = timing.start_s[inside][0], timing.end_s[inside][-1]
+    return static.astype(np.float32), FrameTiming([start], [end - start])
 
 
 def simulate_subject(
@@ -99,7 +117,7 @@ def simulate_subject(
         lesion.core_bpnd, lesion.rim_bpnd = params[core][2], params[core + 1][2]
 
     # Kinetics.
-    timing = FrameTiming.from_durations_s(opts.frame_durations_s)
+    timing = FrameTiming.from_durations_s(opts.frame_durations_s, opts.injection_before_scan_s)
     injected = float(np.round(rng.uniform(300.0, 450.0), 1))
     ref_scale = injected / REFERENCE_INJECTED_MBQ
     reference, tacs = pet.class_tacs(timing, params, ref_scale)
@@ -153,11 +171,13 @@ def simulate_subject(
     }
     _save(t1w, anatomy.affine, bids_dir / files["t1w"], np.int16)
     _save(flair, anatomy.affine, bids_dir / files["flair"], np.int16)
+    written, pet_timing = static_frame(noisy, timing, opts.static_window_min)
+    written = written * frame_scale(pet_timing, tracer.half_life_min, opts.decay_correction)
     if opts.noise:  # int16 + slope like scanner exports; exact float32 when noise-free
-        _save(noisy, geometry.affine, bids_dir / files["pet"], np.int16, scaled=True)
+        _save(written, geometry.affine, bids_dir / files["pet"], np.int16, scaled=True)
     else:
-        _save(noisy, geometry.affine, bids_dir / files["pet"], np.float32)
-    sidecar = pet_sidecar(tracer, timing, injected, geometry, rng)
+        _save(written, geometry.affine, bids_dir / files["pet"], np.float32)
+    sidecar = pet_sidecar(tracer, pet_timing, injected, geometry, rng, opts.decay_correction)
     (bids_dir / files["pet_json"]).write_text(json.dumps(sidecar, indent=2) + "\n")
 
     # Write truth.
@@ -233,7 +253,9 @@ def simulate_subject(
             "reference_class": "cerebellar_gm",
             "reference_scale": ref_scale,
             "injected_radioactivity_mbq": injected,
-            "units": "kBq/mL, decay-corrected to injection (t = 0)",
+            "units": "kBq/mL, decay-corrected to injection (t = 0); the BIDS image is written "
+            f"as decay_correction={opts.decay_correction!r}",
+            "injection_before_scan_s": opts.injection_before_scan_s,
         },
         "noise": {
             "enabled": opts.noise,

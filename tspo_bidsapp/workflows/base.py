@@ -18,6 +18,7 @@ from nipype.pipeline.engine import Node, Workflow
 
 from tspo_bidsapp.config import WORKFLOW_NAME, Config
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink, SummarizePETRun
+from tspo_bidsapp.interfaces.decay import DecayCorrectPET
 from tspo_bidsapp.io.bids_input import PetRun, SubjectData
 from tspo_bidsapp.io.participants import genotype_warnings
 
@@ -129,6 +130,12 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         IdentityInterface(fields=["frames_tsv", "summary", "kinpar", "maps"]), name="outputnode"
     )
 
+    # First step: decay-corrected to injection, sidecar on the injection time axis.
+    decay = Node(DecayCorrectPET(), name="decay_correct")
+    if config.injection_time_offset_s is not None:
+        decay.inputs.injection_start_s = config.injection_time_offset_s
+    workflow.connect([(inputnode, decay, [("pet_file", "pet_file"),
+                                          ("sidecar_file", "sidecar_file")])])  # fmt: skip
     summarize = Node(SummarizePETRun(metadata=metadata), name="summarize")
     ds_frames = Node(
         DerivativesDataSink(
@@ -140,19 +147,27 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         run_without_submitting=True,
     )
     workflow.connect([
-        (inputnode, summarize, [("pet_file", "pet_file"), ("sidecar_file", "sidecar_file")]),
+        (decay, summarize, [("out_file", "pet_file"), ("out_sidecar", "sidecar_file")]),
         (summarize, ds_frames, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         (summarize, outputnode, [("out_meta", "summary")]),
         (ds_frames, outputnode, [("out_file", "frames_tsv")]),
     ])  # fmt: skip
-    if run.sidecar.is_static:
+    static = run.sidecar.is_static
+    models, window, ref_region = config.models, config.suvr_window_min, config.ref_region
+    if static:  # one frame: no motion correction, SUVR (and SUV) instead of kinetic models
+        timing = run.sidecar.timing
+        models = ("SUVR",)
+        if ref_region == "svca":  # SVCA classifies voxel TACs: it needs dynamic PET
+            LOGGER.warning("%s: static PET: cerebellum reference instead of svca",
+                           run.pet_file.name)  # fmt: skip
+            ref_region = "cerebellum"
+        window = window or (float(timing.start_min[0]), float(timing.end_min[0]))
         LOGGER.warning(
-            "%s: static (single-frame) PET: no motion correction or kinetic modelling is "
-            "possible; only its frame summary is written (static SUVR is not yet supported)",
-            run.pet_file.name,
-        )
-        return workflow
-    hmc = config.hmc
+            "%s: static (single-frame) PET: no motion correction or kinetic modelling; SUVR "
+            "over %g-%g min after injection (and SUV when weight and dose are known)",
+            run.pet_file.name, *window,
+        )  # fmt: skip
+    hmc = config.hmc and not static
     if hmc and run.sidecar.timing.start_s.max() < config.hmc_start_time_s:
         LOGGER.warning(
             "%s: no frame starts after --hmc-start-time %g s: motion correction is skipped",
@@ -175,10 +190,10 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     pet_preproc_derivatives_wf.inputs.inputnode.source_file = str(run.pet_file)
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
-        ref_region=config.ref_region,
+        ref_region=ref_region,
         svca_classes=None if config.svca_classes is None else str(config.svca_classes),
-        models=config.models,
-        suvr_window_min=config.suvr_window_min,
+        models=models,
+        suvr_window_min=window,
         logan_tstar_min=config.logan_tstar_min,
         k2prime=config.k2prime,
         active_threshold=config.active_threshold,
@@ -189,12 +204,13 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     )
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
-        (inputnode, pet_hmc_wf, [("pet_file", "inputnode.pet_file"),
-                                 ("pet_metadata", "inputnode.pet_metadata")]),
+        (decay, pet_hmc_wf, [("out_file", "inputnode.pet_file"),
+                             ("out_meta", "inputnode.pet_metadata")]),
         (pet_hmc_wf, pet_coreg_wf, [("outputnode.petref", "inputnode.petref")]),
         (inputnode, pet_coreg_wf, [("t1w_preproc", "inputnode.t1w_preproc"),
                                    ("brain_mask", "inputnode.t1w_mask")]),
-        (inputnode, pet_to_t1w, [("pet_file", "in_file"), ("t1w_preproc", "t1w_ref")]),
+        (decay, pet_to_t1w, [("out_file", "in_file")]),
+        (inputnode, pet_to_t1w, [("t1w_preproc", "t1w_ref")]),
         (pet_hmc_wf, pet_to_t1w, [("outputnode.hmc_xforms", "hmc_xforms")]),
         (pet_coreg_wf, pet_to_t1w, [("outputnode.itk_pet_to_t1w", "coreg_xform")]),
         (pet_hmc_wf, pet_preproc_derivatives_wf, [
@@ -213,8 +229,8 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (pet_hmc_wf, pet_quant_wf, [("outputnode.pet_mc", "inputnode.pet_file"),
                                     ("outputnode.petref", "inputnode.petref")]),
         (pet_coreg_wf, pet_quant_wf, [("outputnode.itk_pet_to_t1w", "inputnode.coreg_xform")]),
+        (decay, pet_quant_wf, [("out_sidecar", "inputnode.sidecar_file")]),
         (inputnode, pet_quant_wf, [
-            ("sidecar_file", "inputnode.sidecar_file"),
             ("tspoms_dseg", "inputnode.tspoms_dseg"),
             ("tspoms_tsv", "inputnode.tspoms_tsv"),
             ("lesion_ids", "inputnode.lesion_ids"),
@@ -228,4 +244,28 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         (pet_quant_wf, outputnode, [("outputnode.kinpar", "kinpar"),
                                     ("outputnode.maps", "maps")]),
     ])  # fmt: skip
+    if static:
+        _connect_suv(workflow, config, subject, run, pet_to_t1w, pet_quant_wf)
     return workflow
+
+
+def _connect_suv(workflow, config, subject, run, pet_to_t1w, pet_quant_wf) -> None:
+    """SUV of a static run when body weight and injected radioactivity are known."""
+    from tspo_bidsapp.quant.suv import suv_inputs
+    from tspo_bidsapp.workflows.pet.static import init_pet_suv_wf
+
+    info = subject.participant
+    weight = None if info is None else info.extra.get("weight")
+    meta = json.loads(Path(run.sidecar_file).read_text())
+    suv, reason = suv_inputs(meta, weight, path=run.sidecar_file)
+    if suv is None:
+        LOGGER.warning("%s: no SUV (%s); SUVR only", run.pet_file.name, reason)
+        return
+    suv_wf = init_pet_suv_wf(
+        output_dir=str(config.output_dir), source_file=str(run.pet_file), suv=suv
+    )
+    workflow.connect([
+        (pet_to_t1w, suv_wf, [("out_file", "inputnode.pet_t1w")]),
+        (pet_quant_wf, suv_wf, [("outputnode.tacs", "inputnode.tacs")]),
+        (workflow.get_node("inputnode"), suv_wf, [("brain_mask", "inputnode.brain_mask")]),
+    ])  # fmt: skip

@@ -33,7 +33,7 @@ def pick_dvr(maps, models, measures, preference):
     """The DVR map of the first model of ``preference`` that has one, and that model."""
     for model in preference:
         for path, m, meas in zip(maps, models, measures, strict=True):
-            if m == model and meas == "DVR":
+            if m == model and meas in ("DVR", "SUVR"):  # SUVR: static PET
                 return path, m
     raise ValueError(f"no DVR map among the models {sorted(set(models))}")
 
@@ -96,7 +96,8 @@ def init_pet_quant_wf(
         (inputnode, reference, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
                                 ("lesion_mask", "lesion_mask"), ("brain_mask", "brain_mask"),
                                 ("gm_mask", "gm_mask")]),
-        (extract_tacs, kinetics, [("volumes", "volumes")]),
+        (extract_tacs, kinetics, [("volumes", "volumes"), ("time_meta", "time_meta")]),
+        (extract_tacs, maps, [("time_meta", "time_meta")]),
         (inputnode, kinetics, [("participant", "participant")]),
         (inputnode, maps, [("pet_t1w", "pet_file"), ("brain_mask", "brain_mask")]),
         (reference, maps, [("out_tsv", "ref_tsv")]),
@@ -128,7 +129,7 @@ def init_pet_quant_wf(
             (reference, kinetics, [("out_tsv", "ref_tsv")]),
         ])  # fmt: skip
 
-    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan") if m in models]
+    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan", "SUVR") if m in models]
     if active_threshold is not None and dvr_models:
         select_dvr = pe.Node(
             niu.Function(
