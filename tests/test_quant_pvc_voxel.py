@@ -112,3 +112,66 @@ def test_phenotype_of_a_6mm_rim_active_lesion_needs_correction(method):
     after = lesion_phenotypes(corrected, ids, wm, ZOOMS, rule)
     assert after.loc[0, "phenotype"] == "rim-active"
     assert after.loc[0, "rim_excess"] == pytest.approx(1.5 / 1.1 - 1, abs=0.1)
+
+
+def test_gtm_interface_corrects_a_lesion_phantom_voxel_wise(tmp_path):
+    """GTMCorrect (rbv) on NIfTI files: lesion-aware regions, corrected image and TACs."""
+    import json
+
+    import nibabel as nib
+
+    from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
+    from tspo_bidsapp.interfaces.quant import GTMCorrect
+    from tspo_bidsapp.io.timing import FrameTiming
+    from tspo_bidsapp.quant.tacs import read_tacs_tsv
+    from tspo_bidsapp.synthetic.pet import PetGeometry
+    from tspo_bidsapp.synthetic.sidecar import pet_sidecar
+    from tspo_bidsapp.tracers import lookup_tracer
+
+    seg, ids, regions, truth = _phantom()
+    tsp = np.zeros(seg.shape, np.uint8)
+    tsp[seg == WM], tsp[seg == GM] = TSPOMS_INDEX["NAWM"], TSPOMS_INDEX["cortical-GM"]
+    tsp[ids > 0] = TSPOMS_INDEX["WM-lesions"]
+    ref = np.zeros(seg.shape, bool)
+    ref[8:14, 8:14, 30:33] = True  # inside the GM layer, activity 1.4
+    observed = _blur(truth, (4.0, 4.0, 6.0))
+
+    def save(data, name, dtype=np.float32):
+        nib.save(nib.Nifti1Image(np.asarray(data, dtype), np.eye(4)), str(tmp_path / name))
+        return str(tmp_path / name)
+
+    timing = FrameTiming.from_durations_s([300.0, 300.0])
+    meta = pet_sidecar(lookup_tracer("PBR28"), timing, 400.0, PetGeometry(np.eye(4), seg.shape, 0,
+                       np.eye(4), 4.5), np.random.default_rng(0))  # fmt: skip
+    (tmp_path / "pet.json").write_text(json.dumps(meta))
+    node = GTMCorrect(
+        pet_file=save(observed, "pet.nii.gz"), sidecar_file=str(tmp_path / "pet.json"),
+        dseg_file=save(tsp, "dseg.nii.gz", np.uint8), lesion_ids=save(ids, "ids.nii.gz", np.int32),
+        dseg_tsv=str(write_dseg_tsv(tmp_path / "dseg.tsv", TSPOMS_LABELS)),
+        ref_mask=save(ref, "ref.nii.gz", np.uint8), fwhm_mm=[4.0, 4.0, 6.0], method="rbv",
+    )  # fmt: skip
+    out = node.run(cwd=str(tmp_path)).outputs
+    image = np.asarray(nib.load(out.out_pet).dataobj)
+    np.testing.assert_allclose(image[ids > 0], truth[ids > 0], rtol=5e-3)
+    _, tacs = read_tacs_tsv(out.out_tsv)
+    _, reference = read_tacs_tsv(out.ref_tsv)
+    assert tacs["WM-lesions"] == pytest.approx([1.0, 2.0], rel=5e-3)
+    assert reference["reference"] == pytest.approx([1.4, 2.8], rel=5e-3)
+    assert out.out_meta["LesionAwareRegions"] and out.out_meta["GTMFWHMmm"] == [4.0, 4.0, 6.0]
+
+
+def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
+    wf = init_pet_quant_wf(models=("SRTM", "SRTM2"), pvc="rbv", pet_fwhm_mm=(4.0, 4.0, 5.0))
+    edges = {(u.name, v.name): d["connect"] for u, v, d in wf._graph.edges(data=True)}
+    assert ("out_pet", "pet_file") in edges[("gtm", "maps")]
+    assert ("ref_tsv", "ref_tsv") in edges[("gtm", "maps")]
+    assert ("ref_tsv", "ref_tsv") in edges[("gtm", "kinetics")]
+    assert ("reference", "maps") not in edges
+    phen = wf.get_node("phenotypes").inputs
+    assert (phen.rule, phen.correction) == ("lesion", "rbv")  # no controls' threshold needed
+    assert wf.get_node("select_dvr").inputs.preference[0] == "SRTM2"
+    assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
+    with pytest.raises(ValueError, match="pet_fwhm_mm"):
+        init_pet_quant_wf(pvc="iy")

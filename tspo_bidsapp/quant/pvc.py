@@ -27,6 +27,12 @@ from tspo_bidsapp.quant.tacs import region_means
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 PVC_METHODS = ("none", "gtm", "rbv", "iy")  # regional GTM; voxel-wise RBV, iterative Yang
+PVC_NAMES = {
+    "none": "none",
+    "gtm": "GTM (Rousset et al. 1998)",
+    "rbv": "RBV (Thomas et al. 2011) on the GTM",
+    "iy": "iterative Yang (Erlandsson et al. 2012)",
+}
 TRUNCATE = 4.0  # Gaussian kernel radius in SDs (scipy's default)
 
 
