@@ -175,3 +175,14 @@ def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
     assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
     with pytest.raises(ValueError, match="pet_fwhm_mm"):
         init_pet_quant_wf(pvc="iy")
+
+
+def test_uncorrected_maps_take_k2prime_from_uncorrected_fits_under_regional_gtm():
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
+    wf = init_pet_quant_wf(models=("SRTM2",), pvc="gtm", pet_fwhm_mm=5.0)
+    edges = {(u.name, v.name): d["connect"] for u, v, d in wf._graph.edges(data=True)}
+    assert ("k2prime", "k2prime") in edges[("kinetics_uncorrected", "maps")]
+    assert ("out_tsv", "ref_tsv") in edges[("reference", "kinetics_uncorrected")]
+    assert ("out_tsv", "ref_tsv") in edges[("reference", "maps")]
+    assert ("kinetics", "maps") not in edges

@@ -114,8 +114,17 @@ def init_pet_quant_wf(
     ])  # fmt: skip
     if ref_region == "cerebellum":
         workflow.connect([(inputnode, reference, [("ref_candidate", "candidate_mask")])])
-    if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
-        workflow.connect([(kinetics, maps, [("k2prime", "k2prime")])])
+    fit_k2p = k2prime is None and bool({"SRTM2", "MRTM2"} & set(models))
+    k2p_plain = kinetics  # k2' for maps of uncorrected PET: from fits sharing their reference
+    if fit_k2p and pvc != "none":
+        k2p_plain = kinetics.clone("kinetics_uncorrected")
+        workflow.connect([
+            (extract_tacs, k2p_plain, [("out_tsv", "tacs_tsv"), ("volumes", "volumes")]),
+            (reference, k2p_plain, [("out_tsv", "ref_tsv")]),
+        ])  # fmt: skip
+    if fit_k2p:
+        k2p_maps = kinetics if pvc in ("none", "rbv", "iy") else k2p_plain
+        workflow.connect([(k2p_maps, maps, [("k2prime", "k2prime")])])
 
     if pvc != "none":
         fwhm = [float(f) for f in np.atleast_1d(pet_fwhm_mm)]
@@ -191,8 +200,8 @@ def init_pet_quant_wf(
             (brain_mask_pet, maps_pet, [("out_file", "brain_mask")]),
             (reference, maps_pet, [("out_tsv", "ref_tsv")]),
         ])  # fmt: skip
-        if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
-            workflow.connect([(kinetics, maps_pet, [("k2prime", "k2prime")])])
+        if fit_k2p:
+            workflow.connect([(k2p_plain, maps_pet, [("k2prime", "k2prime")])])
 
     if output_dir is None:
         return workflow
