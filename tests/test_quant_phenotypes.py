@@ -125,3 +125,10 @@ def test_a_rule_must_be_known_and_the_voxel_rule_needs_a_threshold():
         PhenotypeRule(1.1, method="fraction")
     with pytest.raises(ValueError, match="threshold_dvr"):
         PhenotypeRule(method="voxel")
+
+
+def test_lesions_below_a_minimum_size_stay_unclassified():
+    dvr, ids, wm, truth = _scene()
+    rule = PhenotypeRule(method="lesion", min_size_mm=9.0)  # diameters 10, 12, 8, 6 mm
+    table = lesion_phenotypes(dvr, ids, wm, ZOOMS, rule)
+    assert list(table["phenotype"]) == [truth[1], truth[2], "unclassified", "unclassified"]

@@ -20,7 +20,8 @@ as a fraction; a lesion with both active is rim-active when the rim exceeds the 
 than ``rim_over_core``, overall-active otherwise. A diffuse elevation of white matter raises
 the shell as much as the rim and does not turn lesions active; the thresholds need no
 controls. Use it on partial-volume-corrected maps (at PET resolution, spill-in from the rim
-raises small cores).
+raises small cores). ``min_size_mm`` leaves lesions smaller than that (equivalent-sphere
+diameter, e.g. the PET FWHM) unclassified: correction amplifies their noise.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class PhenotypeRule:
     rim_over_core: float = 0.10  # lesion rule: rim / core - 1 above this -> rim-active
     min_shell_voxels: int = 10  # fewer shell voxels: compare with NAWM instead
     correction: str = "none"  # partial-volume correction of the DVR map (recorded)
+    min_size_mm: float = 0.0  # smaller lesions (equivalent-sphere diameter) stay unclassified
 
     def __post_init__(self):
         if self.method not in RULES:
@@ -177,7 +179,8 @@ def lesion_phenotypes(
         "overall-active",
         np.where(rim_active, "rim-active", np.where(rim_n > 0, "inactive", UNCLASSIFIED)),
     )
-    phenotype = np.where(core_n > 0, phenotype, UNCLASSIFIED)
+    size_mm = np.cbrt(6.0 * volume * 1000.0 / np.pi)
+    phenotype = np.where((core_n > 0) & (size_mm >= rule.min_size_mm), phenotype, UNCLASSIFIED)
     table = pd.DataFrame(
         {
             "lesion_id": np.arange(1, n + 1),
