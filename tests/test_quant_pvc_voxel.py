@@ -186,3 +186,13 @@ def test_uncorrected_maps_take_k2prime_from_uncorrected_fits_under_regional_gtm(
     assert ("out_tsv", "ref_tsv") in edges[("reference", "kinetics_uncorrected")]
     assert ("out_tsv", "ref_tsv") in edges[("reference", "maps")]
     assert ("kinetics", "maps") not in edges
+
+
+def test_pet_space_maps_stay_uncorrected_and_say_so():
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
+    wf = init_pet_quant_wf(pvc="rbv", pet_fwhm_mm=5.0, pet_space_maps=True)
+    edges = {(u.name, v.name): d["connect"] for u, v, d in wf._graph.edges(data=True)}
+    assert ("out_tsv", "ref_tsv") in edges[("reference", "maps_pet")]
+    assert wf.get_node("maps_pet").inputs.extra_meta == {"PartialVolumeCorrection": "none"}
+    assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"

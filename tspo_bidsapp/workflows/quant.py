@@ -193,6 +193,7 @@ def init_pet_quant_wf(
 
         brain_mask_pet = pe.Node(MaskToPET(), name="brain_mask_pet")
         maps_pet = maps.clone("maps_pet")
+        maps_pet.inputs.extra_meta = {"PartialVolumeCorrection": "none"}  # native, uncorrected PET
         workflow.connect([
             (inputnode, brain_mask_pet, [("brain_mask", "mask"), ("petref", "petref"),
                                          ("coreg_xform", "coreg_xform")]),
