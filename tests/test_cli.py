@@ -187,6 +187,10 @@ def test_quantification_options_build_config(bids, tmp_path):
     assert config.derivatives == (deriv,) and config.min_lesion_volume_mm3 == 20.0
     assert config.lesion_threshold == 0.4
     assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    rbv = parse_args([str(bids), str(tmp_path / "out"), "participant", "--pvc", "rbv",
+                      "--pet-fwhm", "4.5", "4.5", "5.5"])  # fmt: skip
+    assert (rbv.pvc, rbv.pet_fwhm_mm) == ("rbv", (4.5, 4.5, 5.5))
+    assert Config.from_dict(json.loads(json.dumps(rbv.to_dict()))) == rbv
     default = parse_args([str(bids), str(tmp_path / "out"), "participant"])
     assert (default.ref_region, default.models, default.pvc) == ("cerebellum", ("SRTM",), "none")
     assert default.suvr_window_min is None and default.hmc and default.hmc_start_time_s == 120.0
@@ -205,6 +209,9 @@ def test_quantification_options_build_config(bids, tmp_path):
         (["--k2prime", "0"], 64, "--k2prime must be positive"),
         (["--pvc", "gtm"], 64, "--pet-fwhm"),
         (["--pvc", "mg"], 64, "--pvc must be one of"),
+        (["--pvc", "rbv"], 64, "--pvc rbv needs the PET resolution"),
+        (["--pet-fwhm", "4", "5"], 64, "--pet-fwhm takes one value or three"),
+        (["--pet-fwhm", "4", "5", "0"], 64, "--pet-fwhm must be positive"),
         (["--pet-fwhm", "-1"], 64, "--pet-fwhm must be positive"),
         (["--active-threshold", "1.2", "--active-threshold-file", "{bad}"], 64, "not allowed"),
         (["--active-threshold-file", "{missing}"], 66, "--active-threshold-file"),

@@ -102,3 +102,33 @@ def test_polvinen_predictor_rule():
         is False
     )  # exactly 10 % rim-active is not more than 10 %
     assert summary(["unclassified"])["polvinen_predictor"] is None
+
+
+def test_lesion_rule_ignores_a_diffuse_rise_of_white_matter():
+    """SPMS-like NAWM at DVR 1.20 against a controls' voxel threshold of 1.14: the voxel rule
+    reads every rim as active; the lesion rule compares with the lesion's own 3-6 mm shell."""
+    dvr, ids, wm, truth = _scene()
+    dvr = dvr + 0.15  # NAWM 1.05 -> 1.20, lesions and rims shifted alike
+    voxel = lesion_phenotypes(dvr, ids, wm, ZOOMS, PhenotypeRule(1.14))
+    assert voxel.loc[2, "phenotype"] != "inactive"  # the inactive lesion turns active
+    rule = PhenotypeRule(method="lesion", correction="rbv")
+    table = lesion_phenotypes(dvr, ids, wm, ZOOMS, rule)
+    assert list(table["phenotype"]) == [truth[i] for i in range(1, 5)]
+    assert table["shell_DVR"].to_numpy() == pytest.approx(1.20, abs=0.01)
+    assert table.loc[0, "rim_excess"] == pytest.approx(1.55 / 1.20 - 1, abs=0.02)
+    assert set(table["rule"]) == {"lesion"} and set(table["correction"]) == {"rbv"}
+    assert set(table["threshold"]) == {rule.rim_excess}
+
+
+def test_a_rule_must_be_known_and_the_voxel_rule_needs_a_threshold():
+    with pytest.raises(ValueError, match="rule"):
+        PhenotypeRule(1.1, method="fraction")
+    with pytest.raises(ValueError, match="threshold_dvr"):
+        PhenotypeRule(method="voxel")
+
+
+def test_lesions_below_a_minimum_size_stay_unclassified():
+    dvr, ids, wm, truth = _scene()
+    rule = PhenotypeRule(method="lesion", min_size_mm=9.0)  # diameters 10, 12, 8, 6 mm
+    table = lesion_phenotypes(dvr, ids, wm, ZOOMS, rule)
+    assert list(table["phenotype"]) == [truth[1], truth[2], "unclassified", "unclassified"]

@@ -126,3 +126,17 @@ def test_lesion_in_cerebellar_cortex_is_excluded_from_reference():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         build_tspoms(np.zeros((4, 4, 4), np.int16), np.zeros((4, 4, 5), bool), (1, 1, 1))
+
+
+def test_freesurfer_wm_hypointensities_are_lesions_and_80_is_not_cortex(caplog):
+    dseg = np.full((12, 12, 12), 2, np.int16)  # left cerebral WM
+    dseg[:, :, :3] = 3  # cortex
+    dseg[:, :, 3] = 80  # non-WM hypointensities
+    dseg[4:7, 4:7, 6:9] = 77  # 27 mm^3 of WM hypointensities, no lesion mask given
+    with caplog.at_level("WARNING"):
+        tspoms, ids = build_tspoms(dseg, np.zeros(dseg.shape, bool), (1.0, 1.0, 1.0))
+    assert ids.max() == 1 and (ids > 0).sum() == 27
+    assert (tspoms[dseg == 77] == L.TSPOMS_INDEX["WM-lesions"]).all()
+    assert not (tspoms[dseg == 77] == L.TSPOMS_INDEX["NAWM"]).any()
+    assert (tspoms[dseg == 80] == L.TSPOMS_INDEX["other-subcortical"]).all()
+    assert "0.03 mL" in caplog.text and "label 77" in caplog.text

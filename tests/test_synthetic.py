@@ -203,7 +203,7 @@ def test_lesions_are_consistent(patient, dataset):
     ids = np.asarray(ids_img.dataobj)
     labels = np.asarray(nib.load(patient.tissue).dataobj)
     table = patient.lesions
-    assert 8 <= len(table) <= 12
+    assert 10 <= len(table) <= 15
     assert list(table["id"]) == list(range(1, len(table) + 1))
     assert set(np.unique(ids)) == {0, *table["id"]}
     counts = table["phenotype"].value_counts()
@@ -219,8 +219,9 @@ def test_lesions_are_consistent(patient, dataset):
         assert ndimage.label(mask)[1] == 1
         assert mask.sum() * voxel_ml == pytest.approx(row.volume_ml, abs=1e-6)
         nominal = np.pi / 6 * row.diameter_mm**3 / 1000.0
-        if row.diameter_mm >= 8:
+        if row.diameter_mm >= 8 and not row.confluent:
             assert row.volume_ml == pytest.approx(nominal, rel=0.3)
+        assert row.size_mm == pytest.approx(np.cbrt(6 * row.volume_ml * 1000 / np.pi), abs=1e-3)
         centre = np.linalg.solve(ids_img.affine, [row.centre_x, row.centre_y, row.centre_z, 1])
         assert ids[tuple(np.round(centre[:3]).astype(int))] == row.id
         core = patient.bpnd[f"lesion_{row.phenotype.replace('-', '_')}_core"]
@@ -318,3 +319,19 @@ def test_fov_cut_and_large_offset_geometry():
     z_pet = (np.linalg.inv(m)[2, :3] @ world + np.linalg.inv(m)[2, 3]).max()
     fov_top = cut.affine[2, 3] + (cut.out_shape[2] - 0.5) * cut.voxel_mm
     assert z_pet - fov_top == pytest.approx(20.0, abs=cut.voxel_mm)
+
+
+def test_lesion_sizes_are_realistic_and_rim_active_lesions_come_in_every_size():
+    from tspo_bidsapp.synthetic.lesions import MAX_FOCAL_DIAMETER_MM, draw_lesion_specs
+
+    rng = np.random.default_rng(0)
+    specs = [s for _ in range(200) for s in draw_lesion_specs("SPMS", rng)]
+    phenotype = np.array([p for p, _ in specs])
+    diameter = np.array([d for _, d in specs])
+    assert draw_lesion_specs("HC", rng) == []
+    assert 0.6 < np.mean((diameter >= 3) & (diameter <= 8)) < 0.9  # mostly 3-8 mm
+    assert 0.05 < np.mean(diameter > MAX_FOCAL_DIAMETER_MM) < 0.2  # a few confluent
+    rim = diameter[phenotype == "rim-active"]
+    for lo, hi in ((3, 5), (5, 10), (10, 30)):
+        assert ((rim >= lo) & (rim < hi)).sum() >= 20, (lo, hi)
+    assert np.mean(phenotype == "rim-active") == pytest.approx(0.35, abs=0.05)

@@ -75,8 +75,8 @@ class Config:
     active_threshold: float | None = None  # voxel DVR above which tissue is active
     active_threshold_file: Path | None = None  # where active_threshold was read from
     active_k: float = 2.0  # k of mean + k SD of controls' WM DVR
-    pvc: str = "none"  # "none" or "gtm"
-    pet_fwhm_mm: float | None = None  # PET resolution (isotropic FWHM, mm) for GTM
+    pvc: str = "none"  # "none", "gtm" (regional), "rbv" or "iy" (voxel-wise)
+    pet_fwhm_mm: float | tuple[float, float, float] | None = None  # PET FWHM (mm), or x, y, z
     # group level
     min_controls: int = 3  # fewest controls for SVCA classes / the active threshold
     group_alpha: float = 0.05  # FDR level
@@ -100,6 +100,8 @@ class Config:
         object.__setattr__(self, "derivatives", tuple(Path(p) for p in self.derivatives))
         if self.suvr_window_min is not None:
             object.__setattr__(self, "suvr_window_min", tuple(map(float, self.suvr_window_min)))
+        if isinstance(self.pet_fwhm_mm, list | tuple):  # x, y, z (a list after JSON)
+            object.__setattr__(self, "pet_fwhm_mm", tuple(map(float, self.pet_fwhm_mm)))
         object.__setattr__(self, "plugin_args", dict(self.plugin_args))
 
     @property

@@ -64,9 +64,11 @@ FREESURFER_LABELS: dict[int, str] = {
 NON_BRAIN = (0, 165, 258, 259)
 
 #: FreeSurfer index groups used to build the TSPO-MS regions.
-CEREBRAL_WM = (2, 41, 77, 85)
+CEREBRAL_WM = (2, 41, 85)
 LESION = (99,)
-CORTEX = (3, 42, 80)
+#: FreeSurfer's WM hypointensities: where aseg puts MS lesions; lesion, never NAWM.
+WM_HYPOINTENSITIES = (77,)
+CORTEX = (3, 42)
 THALAMUS = (10, 49)
 CAUDATE = (11, 50)
 PUTAMEN = (12, 51)
@@ -79,7 +81,7 @@ BRAINSTEM = (16,)
 CHOROID_PLEXUS = (31, 63)
 VENTRICLES = (4, 5, 14, 15, 43, 44, 72)
 EXTRACEREBRAL_CSF = (24,)  #: sulcal/cisternal CSF (SAMSEG 'CSF')
-OTHER_SUBCORTICAL = (26, 28, 30, 58, 60, 62)
+OTHER_SUBCORTICAL = (26, 28, 30, 58, 60, 62, 80)  #: 80: non-WM hypointensities, not cortex
 
 #: TSPO-MS region set: index -> name (written as ``seg-tspoms_dseg.tsv``).
 TSPOMS_LABELS: dict[int, str] = {
@@ -109,6 +111,24 @@ TSPOMS_INDEX: dict[str, int] = {name: idx for idx, name in TSPOMS_LABELS.items()
 def in_labels(dseg: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
     """Boolean mask of voxels whose label is one of ``labels``."""
     return np.isin(dseg, np.asarray(labels, dtype=dseg.dtype))
+
+
+def wm_hypointensity_lesions(
+    dseg: np.ndarray, lesion_mask: np.ndarray, voxel_ml: float
+) -> tuple[np.ndarray, str | None]:
+    """Lesion mask extended by FreeSurfer's WM hypointensities (77), and a warning if it grew.
+
+    A FreeSurfer segmentation labels MS lesions 77; counted as white matter they would raise
+    the NAWM signal, so they join the lesions (and leave NAWM).
+    """
+    extra = in_labels(np.asarray(dseg), WM_HYPOINTENSITIES) & ~np.asarray(lesion_mask, bool)
+    if not extra.any():
+        return np.asarray(lesion_mask, bool), None
+    message = (
+        f"{float(extra.sum()) * voxel_ml:.2f} mL of FreeSurfer WM-hypointensities (label 77) "
+        "outside the lesion mask were added to the lesions (excluded from NAWM)"
+    )
+    return np.asarray(lesion_mask, bool) | extra, message
 
 
 def write_dseg_tsv(path: str | Path, labels: Mapping[int, str]) -> Path:

@@ -10,12 +10,15 @@ spill-in from the tentorium, venous sinuses and cerebellar WM (cf. Lyoo et al., 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from tspo_bidsapp.anat import labels as L
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,16 @@ def build_tspoms(
 
     ``dseg`` holds FreeSurfer labels (SAMSEG or aseg); ``lesion_mask`` is the lesion mask that wins
     over any lesion label in ``dseg``. SAMSEG lesion voxels (99) outside the final mask count as
-    cerebral WM. Lesions are taken wherever they lie in the brain.
+    cerebral WM; FreeSurfer WM-hypointensities (77) join the lesions (a warning is logged).
+    Lesions are taken wherever they lie in the brain.
     """
     dseg = np.asarray(dseg)
     if dseg.shape != lesion_mask.shape:
         raise ValueError(f"dseg shape {dseg.shape} != lesion mask shape {lesion_mask.shape}")
     brain = ~L.in_labels(dseg, L.NON_BRAIN)
+    lesion_mask, message = L.wm_hypointensity_lesions(dseg, lesion_mask, np.prod(zooms) / 1e3)
+    if message:
+        LOGGER.warning(message)
     lesion_ids = label_lesions(
         np.asarray(lesion_mask, bool) & brain,
         zooms,

@@ -194,9 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     quant.add_argument("--active-k", dest="active_k", type=float, default=2.0, metavar="K",
                        help="threshold = mean + K SD of controls' WM DVR")  # fmt: skip
-    quant.add_argument("--pvc", default="none", help="partial-volume correction: none or gtm")
-    quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, metavar="MM",
-                       help="PET resolution, isotropic FWHM in mm (required with --pvc gtm)")  # fmt: skip
+    quant.add_argument("--pvc", default="none",
+                       help="partial-volume correction: none, gtm (regional), rbv or iy "
+                       "(voxel-wise: region-based voxel-wise, iterative Yang)")  # fmt: skip
+    quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, nargs="+", metavar="MM",
+                       help="PET resolution, FWHM in mm: one value (isotropic) or three "
+                       "(x y z); required with --pvc")  # fmt: skip
     group = parser.add_argument_group("group level")
     group.add_argument(
         "--min-controls", dest="min_controls", type=int, default=3, metavar="N",
@@ -286,6 +289,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
                          f"got {opts.ref_region!r}")  # fmt: skip
     if opts.pvc not in PVC_METHODS:
         raise UsageError(f"--pvc must be one of {', '.join(PVC_METHODS)}, got {opts.pvc!r}")
+    fwhm = opts.pet_fwhm or []
+    if len(fwhm) not in (0, 1, 3):
+        raise UsageError(f"--pet-fwhm takes one value or three (x y z), got {len(fwhm)}")
     models = []
     for item in (m for value in opts.models for m in value.split(",") if m.strip()):
         name = _MODEL_NAMES.get(item.strip().lower())
@@ -298,7 +304,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         (opts.hmc_start_time, "--hmc-start-time", True), (opts.fd_threshold, "--fd-threshold", 0),
         (opts.min_lesion_size, "--min-lesion-size", True), (opts.logan_tstar, "--logan-tstar", 1),
         (opts.k2prime, "--k2prime", False), (opts.active_threshold, "--active-threshold", 0),
-        (opts.active_k, "--active-k", False), (opts.pet_fwhm, "--pet-fwhm", False),
+        (opts.active_k, "--active-k", False), *((v, "--pet-fwhm", False) for v in fwhm),
         (opts.min_controls, "--min-controls", False), (opts.group_alpha, "--group-alpha", False),
         (opts.min_group_size, "--min-group-size", False),
         (opts.lesion_match_mm, "--lesion-match-mm", False),
@@ -319,8 +325,8 @@ def _quant_options(opts, output_dir: Path) -> dict:
                 f"--suvr-window: need 0 <= START < END (minutes), got {start:g} {end:g}"
             )
         window = (float(start), float(end))
-    if opts.pvc == "gtm" and opts.pet_fwhm is None:
-        raise UsageError("--pvc gtm needs the PET resolution: give --pet-fwhm MM")
+    if opts.pvc != "none" and opts.pet_fwhm is None:
+        raise UsageError(f"--pvc {opts.pvc} needs the PET resolution: give --pet-fwhm MM")
     svca = None
     if opts.ref_region == "svca":
         svca = opts.svca_classes or _group_svca_classes(output_dir, opts.tracer_label)
@@ -353,7 +359,8 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "ref_region": opts.ref_region, "svca_classes": svca, "models": tuple(models),
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
-        "active_k": opts.active_k, "pvc": opts.pvc, "pet_fwhm_mm": opts.pet_fwhm,
+        "active_k": opts.active_k, "pvc": opts.pvc,
+        "pet_fwhm_mm": (fwhm[0] if len(fwhm) == 1 else tuple(fwhm)) if fwhm else None,
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
         "group_voxelwise": opts.group_voxelwise,

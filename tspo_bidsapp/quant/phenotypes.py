@@ -11,6 +11,17 @@ fraction of its active voxels exceeds ``min_active_fraction``; the default 0.5 m
 alone pushes over a mean + 2 SD threshold. Phenotype: rim active and core not -> rim-active;
 core active (whatever the rim) -> overall-active; neither -> inactive; no rim voxel and
 inactive core -> unclassified. Everything is vectorised over lesions with ``np.bincount``.
+
+Lesion-level rule (``method="lesion"``): each lesion is compared with the participant's own
+white matter around it, the perilesional shell ``3 < d <= 6`` mm (nearest lesion wins; NAWM
+beyond 6 mm of every lesion when the shell has fewer than ``min_shell_voxels``). Core (rim)
+is active when its mean DVR exceeds the shell's by more than ``core_excess`` (``rim_excess``)
+as a fraction; a lesion with both active is rim-active when the rim exceeds the core by more
+than ``rim_over_core``, overall-active otherwise. A diffuse elevation of white matter raises
+the shell as much as the rim and does not turn lesions active; the thresholds need no
+controls. Use it on partial-volume-corrected maps (at PET resolution, spill-in from the rim
+raises small cores). ``min_size_mm`` leaves lesions smaller than that (equivalent-sphere
+diameter, e.g. the PET FWHM) unclassified: correction amplifies their noise.
 """
 
 from __future__ import annotations
@@ -22,10 +33,12 @@ import pandas as pd
 from scipy import ndimage
 
 PHENOTYPES = ("rim-active", "overall-active", "inactive")
+RULES = ("voxel", "lesion")
 UNCLASSIFIED = "unclassified"
 LESION_COLUMNS = (
     "lesion_id", "volume_ml", "core_voxels", "core_DVR", "core_active_fraction", "core_active",
-    "rim_voxels", "rim_DVR", "rim_active_fraction", "rim_active", "phenotype",
+    "rim_voxels", "rim_DVR", "rim_active_fraction", "rim_active", "shell_voxels", "shell_DVR",
+    "core_excess", "rim_excess", "phenotype", "rule", "threshold", "correction",
 )  # fmt: skip
 
 
@@ -33,11 +46,30 @@ LESION_COLUMNS = (
 class PhenotypeRule:
     """Parameters of the phenotype classification (recorded in the sidecar)."""
 
-    threshold_dvr: float
+    threshold_dvr: float | None = None  # voxel rule: DVR threshold (needed for "voxel")
     min_active_fraction: float = 0.5
     rim_mm: float = 2.0
     threshold_source: str = "user"  # "user" or "healthy-controls"
     threshold_k: float | None = None  # k of mean + k SD when derived from controls
+    method: str = "voxel"  # "voxel" (published voxel threshold) or "lesion" (own shell)
+    shell_mm: tuple[float, float] = (3.0, 6.0)  # lesion rule: perilesional comparison shell
+    core_excess: float = 0.10  # lesion rule: core DVR / shell DVR - 1 above this is active
+    rim_excess: float = 0.10  # lesion rule: rim DVR / shell DVR - 1 above this is active
+    rim_over_core: float = 0.10  # lesion rule: rim / core - 1 above this -> rim-active
+    min_shell_voxels: int = 10  # fewer shell voxels: compare with NAWM instead
+    correction: str = "none"  # partial-volume correction of the DVR map (recorded)
+    min_size_mm: float = 0.0  # smaller lesions (equivalent-sphere diameter) stay unclassified
+
+    def __post_init__(self):
+        if self.method not in RULES:
+            raise ValueError(f"phenotype rule must be one of {RULES}, got {self.method!r}")
+        if self.method == "voxel" and self.threshold_dvr is None:
+            raise ValueError("the voxel phenotype rule needs threshold_dvr (DVR)")
+
+    @property
+    def threshold(self) -> float:
+        """The threshold the rule applies: DVR (voxel) or fractional rim excess (lesion)."""
+        return float(self.threshold_dvr if self.method == "voxel" else self.rim_excess)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,10 +92,18 @@ def rim_labels(
     lesion_ids: np.ndarray, wm_mask: np.ndarray, zooms, rim_mm: float = 2.0
 ) -> np.ndarray:
     """Label image of lesion rims: voxel -> id of the nearest lesion when ``0 < d <= rim_mm``."""
+    return shell_labels(lesion_ids, wm_mask, zooms, 0.0, rim_mm)
+
+
+def shell_labels(
+    lesion_ids: np.ndarray, wm_mask: np.ndarray, zooms, inner_mm: float, outer_mm: float
+) -> np.ndarray:
+    """Voxel -> id of the nearest lesion when ``inner_mm < d <= outer_mm``, within ``wm_mask``."""
     ids = np.asarray(lesion_ids)
     out = np.zeros(ids.shape, np.int32)
     if not ids.any():
         return out
+    rim_mm = outer_mm
     pad = [int(np.ceil(rim_mm / z)) + 1 for z in zooms]
     nz = np.nonzero(ids)
     box = tuple(
@@ -73,7 +113,12 @@ def rim_labels(
     sub = ids[box]
     dist, idx = ndimage.distance_transform_edt(sub == 0, sampling=zooms, return_indices=True)
     nearest = sub[tuple(idx)]
-    rim = (dist > 0) & (dist <= rim_mm + 1e-6) & np.asarray(wm_mask, bool)[box] & (sub == 0)
+    rim = (
+        (dist > inner_mm + 1e-6)
+        & (dist <= rim_mm + 1e-6)
+        & np.asarray(wm_mask, bool)[box]
+        & (sub == 0)
+    )
     out[box] = np.where(rim, nearest, 0)
     return out
 
@@ -84,16 +129,22 @@ def lesion_phenotypes(
     """One row per lesion (:data:`LESION_COLUMNS`), DVR map and labels on the same grid."""
     dvr = np.asarray(dvr, float)
     ids = np.asarray(lesion_ids).astype(np.int64)
-    if dvr.shape != ids.shape or np.asarray(wm_mask).shape != ids.shape:
+    wm = np.asarray(wm_mask, bool)
+    if dvr.shape != ids.shape or wm.shape != ids.shape:
         raise ValueError(
             f"DVR map {dvr.shape}, lesion ids {ids.shape} and WM mask "
-            f"{np.asarray(wm_mask).shape} must share one grid"
+            f"{wm.shape} must share one grid"
         )
     n = int(ids.max()) if ids.size else 0
-    rims = rim_labels(ids, wm_mask, zooms, rule.rim_mm).astype(np.int64)
+    rims = rim_labels(ids, wm, zooms, rule.rim_mm).astype(np.int64)
+    near = shell_labels(ids, wm, zooms, 0.0, rule.shell_mm[1])
+    shells = np.where(
+        near > 0, shell_labels(ids, wm, zooms, rule.shell_mm[0], rule.shell_mm[1]), 0
+    ).astype(np.int64)
     finite = np.isfinite(dvr)
     val = np.where(finite, dvr, 0.0)
-    act = (finite & (dvr > rule.threshold_dvr)).astype(float)
+    thr = rule.threshold_dvr if rule.threshold_dvr is not None else np.inf
+    act = (finite & (dvr > thr)).astype(float)
     voxel_ml = float(np.prod(zooms)) / 1000.0
 
     def stats(labels):
@@ -107,14 +158,29 @@ def lesion_phenotypes(
     volume = np.bincount(ids.ravel(), minlength=n + 1)[1:] * voxel_ml
     core_n, core_dvr, core_frac = stats(ids)
     rim_n, rim_dvr, rim_frac = stats(rims)
-    core_active = core_frac > rule.min_active_fraction
-    rim_active = rim_frac > rule.min_active_fraction
+    shell_n, shell_dvr, _ = stats(shells)
+    nawm = wm & finite & (ids == 0) & (near == 0)
+    nawm_dvr = float(dvr[nawm].mean()) if nawm.any() else np.nan
+    shell_dvr = np.where(shell_n >= rule.min_shell_voxels, shell_dvr, nawm_dvr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        core_excess = core_dvr / shell_dvr - 1.0
+        rim_excess = rim_dvr / shell_dvr - 1.0
+    if rule.method == "voxel":
+        core_active = core_frac > rule.min_active_fraction
+        rim_active = rim_frac > rule.min_active_fraction
+        rim_wins = np.zeros(n, bool)
+    else:
+        core_active = core_excess > rule.core_excess
+        rim_active = rim_excess > rule.rim_excess
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rim_wins = rim_active & (rim_dvr / core_dvr - 1.0 > rule.rim_over_core)
     phenotype = np.where(
-        core_active,
+        core_active & ~rim_wins,
         "overall-active",
         np.where(rim_active, "rim-active", np.where(rim_n > 0, "inactive", UNCLASSIFIED)),
     )
-    phenotype = np.where(core_n > 0, phenotype, UNCLASSIFIED)
+    size_mm = np.cbrt(6.0 * volume * 1000.0 / np.pi)
+    phenotype = np.where((core_n > 0) & (size_mm >= rule.min_size_mm), phenotype, UNCLASSIFIED)
     table = pd.DataFrame(
         {
             "lesion_id": np.arange(1, n + 1),
@@ -127,7 +193,14 @@ def lesion_phenotypes(
             "rim_DVR": rim_dvr,
             "rim_active_fraction": rim_frac,
             "rim_active": rim_active,
+            "shell_voxels": shell_n.astype(int),
+            "shell_DVR": shell_dvr,
+            "core_excess": core_excess,
+            "rim_excess": rim_excess,
             "phenotype": phenotype,
+            "rule": rule.method,
+            "threshold": rule.threshold,
+            "correction": rule.correction,
         },
         columns=list(LESION_COLUMNS),
     )

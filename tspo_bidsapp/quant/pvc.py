@@ -10,8 +10,8 @@ Every label value of the image is a region, label 0 included (background: scalp,
 anything outside the brain labels), so the blurred indicators add up to one everywhere.
 
 Limits: the correction is exact only when activity is constant within each region and the
-PSF is known, Gaussian and the same everywhere (``--pet-fwhm``: the resolution of the image the
-TACs come from; a PET resampled to the T1w grid is slightly smoother than the reconstruction).
+PSF is known, Gaussian (possibly anisotropic: one FWHM per axis) and the same everywhere
+(``--pet-fwhm``: the resolution of the image the TACs come from; a PET resampled to the T1w grid is slightly smoother than the reconstruction).
 Heterogeneous regions (e.g. one "background" class for scalp and skull), a wrong FWHM or
 misregistration bias the result, and small regions amplify noise (check ``condition``).
 """
@@ -26,7 +26,13 @@ from scipy import ndimage
 from tspo_bidsapp.quant.tacs import region_means
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-PVC_METHODS = ("none", "gtm")
+PVC_METHODS = ("none", "gtm", "rbv", "iy")  # regional GTM; voxel-wise RBV, iterative Yang
+PVC_NAMES = {
+    "none": "none",
+    "gtm": "GTM (Rousset et al. 1998)",
+    "rbv": "RBV (Thomas et al. 2011) on the GTM",
+    "iy": "iterative Yang (Erlandsson et al. 2012)",
+}
 TRUNCATE = 4.0  # Gaussian kernel radius in SDs (scipy's default)
 
 
@@ -48,11 +54,31 @@ class GTMResult:
         return {names.get(int(i), int(i)): self.tacs[k] for k, i in enumerate(self.region_ids)}
 
 
-def psf_sigma_vox(fwhm_mm: float, zooms) -> tuple[float, ...]:
-    """Gaussian SD in voxels along each axis for an isotropic PSF of ``fwhm_mm`` (mm)."""
-    if not (np.isfinite(fwhm_mm) and fwhm_mm > 0):
-        raise ValueError(f"PET resolution (FWHM) must be a positive number of mm, got {fwhm_mm}")
-    return tuple(float(fwhm_mm) * FWHM_TO_SIGMA / float(z) for z in zooms)
+def fwhm_xyz(fwhm_mm) -> tuple[float, float, float]:
+    """PSF FWHM (mm) along the three image axes from one value (isotropic) or three (x, y, z)."""
+    values = np.atleast_1d(np.asarray(fwhm_mm, float)).ravel()
+    if values.size == 1:
+        values = np.repeat(values, 3)
+    if values.size != 3 or not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(
+            f"PET resolution (FWHM) must be one or three positive numbers of mm, got {fwhm_mm}"
+        )
+    return tuple(float(v) for v in values)
+
+
+def psf_sigma_vox(fwhm_mm, zooms) -> tuple[float, ...]:
+    """Gaussian SD in voxels along each axis for a PSF of ``fwhm_mm`` (mm; one value or x, y, z)."""
+    return tuple(
+        f * FWHM_TO_SIGMA / float(z) for f, z in zip(fwhm_xyz(fwhm_mm), zooms, strict=True)
+    )
+
+
+def resampled_fwhm_xyz(fwhm_mm, voxel_mm) -> tuple[float, float, float]:
+    """Per-axis version of :func:`resampled_fwhm_mm` for an anisotropic PSF (FWHM x, y, z in mm)."""
+    extra = float(np.mean(np.square(np.asarray(voxel_mm, float)))) / 6.0
+    return tuple(
+        float(np.sqrt((f * FWHM_TO_SIGMA) ** 2 + extra) / FWHM_TO_SIGMA) for f in fwhm_xyz(fwhm_mm)
+    )
 
 
 def resampled_fwhm_mm(fwhm_mm: float, voxel_mm) -> float:
@@ -63,14 +89,10 @@ def resampled_fwhm_mm(fwhm_mm: float, voxel_mm) -> float:
     the Gaussian variance of the PSF. Use it for ``--pet-fwhm`` when the TACs come from the PET
     resampled to the T1w grid.
     """
-    sigma2 = (float(fwhm_mm) * FWHM_TO_SIGMA) ** 2
-    extra = float(np.mean(np.square(np.asarray(voxel_mm, float)))) / 6.0
-    return float(np.sqrt(sigma2 + extra) / FWHM_TO_SIGMA)
+    return resampled_fwhm_xyz(float(fwhm_mm), voxel_mm)[0]
 
 
-def gtm_matrix(
-    labels: np.ndarray, zooms, fwhm_mm: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gtm_matrix(labels: np.ndarray, zooms, fwhm_mm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GTM ``G[i, j]`` = mean over region i of the blurred indicator of region j.
 
     ``labels``: integer image (0 = background, a region too); ``zooms``: voxel sizes (mm).
@@ -119,7 +141,7 @@ def gtm_matrix(
 
 
 def gtm_correct(
-    data: np.ndarray, labels: np.ndarray, zooms, fwhm_mm: float, *, max_condition: float = 1e3
+    data: np.ndarray, labels: np.ndarray, zooms, fwhm_mm, *, max_condition: float = 1e3
 ) -> GTMResult:
     """GTM-corrected TACs of every region of ``labels`` from a 3-D/4-D PET on the same grid.
 

@@ -1,7 +1,13 @@
 """White-matter lesions with a known TSPO phenotype, planted in the tissue map.
 
-A lesion is a ball of nominal diameter 3-15 mm lying wholly in normal-appearing white
-matter. The lesion (its *core*) is what FLAIR shows; its *rim* is the 2 mm shell of white
+A lesion is a ball (or, when confluent, a chain of three overlapping balls) lying wholly in
+normal-appearing white matter. Sizes follow real MS lesion loads, dominated by small lesions:
+nominal diameters are log-normal with a median of 5.5 mm (most lesions 3-8 mm, i.e. below
+0.3 mL; Thompson AJ et al. 2018 and the lesion-size distributions of the MICCAI 2016 and
+open_ms_data expert masks: median lesion volume ~0.05-0.1 mL), clipped to 3-12 mm, plus one or
+two confluent lesions of 12-22 mm. The phenotype is drawn independently of the size, so
+rim-active lesions occur at every size. Lesions smaller than two voxels of the grid cannot be
+drawn and are raised to that size. The lesion (its *core*) is what FLAIR shows; its *rim* is the 2 mm shell of white
 matter just outside the lesion edge, where activated microglia sit at the border of chronic
 active lesions; white matter 2-5 mm outside the edge becomes *perilesional WM*. Phenotypes follow the TSPO-PET lesion classification of MS (Kaunzner
 et al. 2019, Brain 142:133-145; Nylund et al. 2022, Ann Clin Transl Neurol 9:1357):
@@ -28,8 +34,11 @@ from tspo_bidsapp.synthetic.anatomy import (
 RIM_MM = 2.0
 PERILESIONAL_MM = 3.0
 MIN_DIAMETER_MM = 3.0
-MAX_DIAMETER_MM = 15.0
-MIN_RIM_ACTIVE_DIAMETER_MM = 8.0
+MAX_DIAMETER_MM = 22.0  # confluent lesions; single balls stay <= MAX_FOCAL_DIAMETER_MM
+MAX_FOCAL_DIAMETER_MM = 12.0
+MEDIAN_DIAMETER_MM = 5.5
+LOG_SD = 0.35  # log-normal spread of focal diameters (about 3-9 mm for the central 90 %)
+CONFLUENT_DIAMETER_MM = (12.0, 22.0)  # overall extent of a confluent lesion
 PHENOTYPES = ("rim-active", "overall-active", "inactive")
 CORE_LABEL = {
     "rim-active": RIM_ACTIVE_CORE,
@@ -48,24 +57,32 @@ class Lesion:
     diameter_mm: float  # nominal (ball) diameter
     centre_mm: tuple[float, float, float]  # RAS mm on the T1w grid
     volume_ml: float = 0.0  # measured on the T1w grid
+    size_mm: float = 0.0  # equivalent-sphere diameter of the measured volume (mm)
+    confluent: bool = False  # a chain of three overlapping balls along ``axis``
+    axis: tuple[float, float, float] = (1.0, 0.0, 0.0)
     core_bpnd: float = float("nan")
     rim_bpnd: float = float("nan")
 
 
 def draw_lesion_specs(group: str, rng: np.random.Generator) -> list[tuple[str, float]]:
-    """Phenotype and nominal diameter (mm) of the lesions of one participant (none for HC)."""
+    """Phenotype and nominal diameter (mm) of the lesions of one participant (none for HC).
+
+    10-15 lesions: one or two confluent (diameter >= 12 mm), the rest focal, log-normal around
+    :data:`MEDIAN_DIAMETER_MM`. Phenotypes are shuffled over the sizes.
+    """
     if group not in PHENOTYPE_SHARE:
         return []
-    n = int(rng.integers(8, 13))
+    n = int(rng.integers(10, 16))
     share = np.asarray(PHENOTYPE_SHARE[group])
     counts = np.maximum(1, np.round(share * n).astype(int))
     counts[2] = max(1, n - counts[0] - counts[1])
-    specs = []
-    for phenotype, count in zip(PHENOTYPES, counts, strict=True):
-        low = MIN_RIM_ACTIVE_DIAMETER_MM if phenotype == "rim-active" else MIN_DIAMETER_MM
-        diameters = np.exp(rng.uniform(np.log(low), np.log(MAX_DIAMETER_MM), size=count))
-        specs += [(phenotype, float(np.round(d, 1))) for d in diameters]
-    return specs
+    phenotypes = np.repeat(PHENOTYPES, counts)
+    rng.shuffle(phenotypes)
+    n_confluent = int(rng.integers(1, 3))
+    focal = np.exp(rng.normal(np.log(MEDIAN_DIAMETER_MM), LOG_SD, size=phenotypes.size))
+    focal = np.clip(focal, MIN_DIAMETER_MM, MAX_FOCAL_DIAMETER_MM)
+    focal[:n_confluent] = rng.uniform(*CONFLUENT_DIAMETER_MM, size=n_confluent)
+    return [(str(p), float(np.round(d, 1))) for p, d in zip(phenotypes, focal, strict=True)]
 
 
 def plant_lesions(
@@ -75,7 +92,8 @@ def plant_lesions(
 
     Returns the tissue labels with lesions, an integer lesion-id map (T1w grid) and the
     lesion table. A lesion that finds no room is dropped (never happens for the standard
-    counts on the MNI template).
+    counts on the MNI template). Diameters below two voxels are raised to two voxels (the
+    smallest ball the grid draws with a centre and its six neighbours).
     """
     labels = anatomy.labels.copy()
     ids = np.zeros(labels.shape, np.uint16)
@@ -87,6 +105,7 @@ def plant_lesions(
     inv = np.linalg.inv(anatomy.affine)
     for i in order:
         phenotype, diameter = specs[i]
+        diameter = max(float(diameter), 2.0 * vox)
         radius = diameter / 2.0
         candidates = np.argwhere(depth >= radius + 0.5 * vox)
         centre = None
@@ -105,7 +124,12 @@ def plant_lesions(
                 break
         if centre is None:
             continue
-        lesion = Lesion(len(lesions) + 1, phenotype, diameter, tuple(float(c) for c in centre))
+        axis = rng.standard_normal(3)
+        lesion = Lesion(
+            len(lesions) + 1, phenotype, diameter, tuple(float(c) for c in centre),
+            confluent=diameter > MAX_FOCAL_DIAMETER_MM,
+            axis=tuple(float(a) for a in axis / np.linalg.norm(axis)),
+        )  # fmt: skip
         lesions.append(lesion)
         _paint(labels, ids, anatomy.affine, inv, lesion)
     # Perilesional white matter: NAWM within PERILESIONAL_MM beyond the rims.
@@ -117,11 +141,16 @@ def plant_lesions(
     counts = np.bincount(ids.ravel(), minlength=len(lesions) + 1)
     for lesion in lesions:
         lesion.volume_ml = float(counts[lesion.id] * voxel_ml)
+        lesion.size_mm = float(np.cbrt(6.0 * lesion.volume_ml * 1000.0 / np.pi))
     return labels, ids, sorted(lesions, key=lambda les: les.id)
 
 
 def _paint(labels, ids, affine, inv, lesion: Lesion) -> None:
-    """Write one lesion (core class and id) and its outer 2 mm rim (in NAWM) into the maps."""
+    """Write one lesion (core class and id) and its outer 2 mm rim (in NAWM) into the maps.
+
+    A confluent lesion of extent D is the union of three balls of diameter D/2 centred at
+    -D/4, 0 and +D/4 along ``lesion.axis``; ``signed`` is the distance outside its surface.
+    """
     radius = lesion.diameter_mm / 2.0
     vox = abs(affine[0, 0])
     centre_ijk = inv[:3, :3] @ np.asarray(lesion.centre_mm) + inv[:3, 3]
@@ -132,12 +161,22 @@ def _paint(labels, ids, affine, inv, lesion: Lesion) -> None:
     box_affine = affine.copy()
     box_affine[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
     xyz = voxel_world_coords(box_affine, tuple(hi - lo))
-    dist = np.sqrt(
-        ((xyz - np.asarray(lesion.centre_mm, np.float32).reshape(3, 1, 1, 1)) ** 2).sum(0)
-    )
+    centre = np.asarray(lesion.centre_mm, np.float32)
+    if lesion.confluent:
+        offsets = np.outer([-0.5 * radius, 0.0, 0.5 * radius], lesion.axis)
+        lobe = radius / 2.0
+    else:
+        offsets, lobe = np.zeros((1, 3)), radius
+    signed = np.min(
+        [
+            np.sqrt(((xyz - (centre + o).astype(np.float32).reshape(3, 1, 1, 1)) ** 2).sum(0))
+            for o in offsets
+        ],
+        axis=0,
+    ) - np.float32(lobe)
     nawm = labels[box] == NAWM
-    inside = (dist <= radius) & nawm
-    rim = (dist > radius) & (dist <= radius + RIM_MM) & nawm
+    inside = (signed <= 0) & nawm
+    rim = (signed > 0) & (signed <= RIM_MM) & nawm
     core_label = CORE_LABEL[lesion.phenotype]
     labels[box][inside] = core_label
     labels[box][rim] = core_label + 1

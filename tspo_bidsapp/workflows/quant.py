@@ -7,6 +7,7 @@ stored as BIDS-Derivatives named after ``inputnode.source_file`` (the BIDS PET).
 
 from __future__ import annotations
 
+import numpy as np
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
@@ -20,6 +21,7 @@ from tspo_bidsapp.interfaces.quant import (
     VoxelwiseMaps,
 )
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.pvc import PVC_NAMES
 
 INPUT_FIELDS = [
     "source_file", "pet_t1w", "pet_file", "sidecar_file", "tspoms_dseg", "tspoms_tsv",
@@ -50,24 +52,31 @@ def init_pet_quant_wf(
     active_threshold: float | None = None,
     active_k: float | None = None,
     pvc: str = "none",
-    pet_fwhm_mm: float | None = None,
+    pet_fwhm_mm: float | tuple[float, float, float] | None = None,
+    phenotype_rule: str | None = None,
     pet_space_maps: bool = False,
     name: str = "pet_quant_wf",
 ) -> pe.Workflow:
     """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
 
-    Regional tables come from the GTM-corrected TACs when ``pvc == "gtm"`` (``pet_fwhm_mm``
-    required; the resampling blur of the PET grid is added); voxel-wise maps are never
-    corrected. Lesion phenotypes need ``active_threshold`` (DVR; from the group level's
-    controls or given); without it they are skipped. With ``pet_space_maps`` the maps are
+    Regional tables come from the GTM-corrected TACs when ``pvc`` is not "none" (``pet_fwhm_mm``
+    required, one FWHM or x, y, z; the resampling blur of the PET grid is added; every lesion
+    core and rim is a GTM region). With ``pvc`` "rbv" or "iy" the PET is also corrected voxel
+    by voxel and the maps come from it, with the same corrected reference TAC (and k2') as the
+    regional fits; with "gtm" the maps stay uncorrected. Lesion phenotypes use
+    ``phenotype_rule`` (default: "lesion" on voxel-wise corrected maps, else "voxel"); the voxel
+    rule needs ``active_threshold`` (DVR; from the group level's controls or given) and is
+    skipped without it. With ``pet_space_maps`` the maps are
     also computed on the native PET grid from ``pet_file`` (motion-corrected, PET space), the
     brain mask being brought there with the inverse co-registration (``petref``,
     ``coreg_xform``). With ``output_dir`` the results are stored (``ds_*`` nodes).
     """
     if ref_region not in ("cerebellum", "svca"):
         raise ValueError(f"ref_region must be 'cerebellum' or 'svca', got {ref_region!r}")
-    if pvc == "gtm" and not pet_fwhm_mm:
-        raise ValueError("pvc='gtm' needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
+    if pvc != "none" and not pet_fwhm_mm:
+        raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
+    voxel_pvc = pvc in ("rbv", "iy")
+    phenotype_rule = phenotype_rule or ("lesion" if voxel_pvc else "voxel")
     if ref_region == "svca" and not svca_classes:
         raise ValueError("ref_region='svca' needs svca_classes (a TSV of kinetic classes)")
     models = tuple(models)
@@ -99,8 +108,7 @@ def init_pet_quant_wf(
         (extract_tacs, kinetics, [("volumes", "volumes"), ("time_meta", "time_meta")]),
         (extract_tacs, maps, [("time_meta", "time_meta")]),
         (inputnode, kinetics, [("participant", "participant")]),
-        (inputnode, maps, [("pet_t1w", "pet_file"), ("brain_mask", "brain_mask")]),
-        (reference, maps, [("out_tsv", "ref_tsv")]),
+        (inputnode, maps, [("brain_mask", "brain_mask")]),
         (extract_tacs, outputnode, [("out_tsv", "tacs")]),
         (reference, outputnode, [("out_tsv", "ref_tacs"), ("out_mask", "ref_mask")]),
         (kinetics, outputnode, [("out_files", "kinpar")]),
@@ -108,16 +116,29 @@ def init_pet_quant_wf(
     ])  # fmt: skip
     if ref_region == "cerebellum":
         workflow.connect([(inputnode, reference, [("ref_candidate", "candidate_mask")])])
-    if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
-        workflow.connect([(kinetics, maps, [("k2prime", "k2prime")])])
+    fit_k2p = k2prime is None and bool({"SRTM2", "MRTM2"} & set(models))
+    k2p_plain = kinetics  # k2' for maps of uncorrected PET: from fits sharing their reference
+    if fit_k2p and pvc != "none":
+        k2p_plain = kinetics.clone("kinetics_uncorrected")
+        workflow.connect([
+            (extract_tacs, k2p_plain, [("out_tsv", "tacs_tsv"), ("volumes", "volumes")]),
+            (reference, k2p_plain, [("out_tsv", "ref_tsv")]),
+        ])  # fmt: skip
+    if fit_k2p:
+        k2p_maps = kinetics if pvc in ("none", "rbv", "iy") else k2p_plain
+        workflow.connect([(k2p_maps, maps, [("k2prime", "k2prime")])])
 
-    if pvc == "gtm":
-        gtm = pe.Node(GTMCorrect(fwhm_mm=float(pet_fwhm_mm)), name="gtm")
-        kinetics.inputs.extra_meta = {"PartialVolumeCorrection": "GTM", "PETFWHMmm": pet_fwhm_mm}
+    if pvc != "none":
+        fwhm = [float(f) for f in np.atleast_1d(pet_fwhm_mm)]
+        gtm = pe.Node(GTMCorrect(fwhm_mm=fwhm, method=pvc), name="gtm")
+        pvc_meta = {"PartialVolumeCorrection": pvc.upper(), "PETFWHMmm": fwhm,
+                    "PartialVolumeCorrectionMethod": PVC_NAMES[pvc]}  # fmt: skip
+        kinetics.inputs.extra_meta = pvc_meta
+        maps.inputs.extra_meta = pvc_meta if voxel_pvc else {"PartialVolumeCorrection": "none"}
         workflow.connect([
             (inputnode, gtm, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
                               ("tspoms_dseg", "dseg_file"), ("tspoms_tsv", "dseg_tsv"),
-                              ("pet_file", "resampled_from")]),
+                              ("pet_file", "resampled_from"), ("lesion_ids", "lesion_ids")]),
             (reference, gtm, [("out_mask", "ref_mask")]),
             (gtm, kinetics, [("out_tsv", "tacs_tsv"), ("ref_tsv", "ref_tsv")]),
             (gtm, outputnode, [("out_tsv", "tacs_pvc")]),
@@ -128,9 +149,21 @@ def init_pet_quant_wf(
             (extract_tacs, kinetics, [("out_tsv", "tacs_tsv")]),
             (reference, kinetics, [("out_tsv", "ref_tsv")]),
         ])  # fmt: skip
+    if voxel_pvc:  # one reference for regions and maps: the corrected one
+        workflow.connect([(gtm, maps, [("out_pet", "pet_file"), ("ref_tsv", "ref_tsv")])])
+    else:
+        workflow.connect([(inputnode, maps, [("pet_t1w", "pet_file")]),
+                          (reference, maps, [("out_tsv", "ref_tsv")])])  # fmt: skip
 
-    dvr_models = [m for m in ("SRTM", "SRTM2", "MRTM2", "Logan", "SUVR") if m in models]
-    if active_threshold is not None and dvr_models:
+    # SRTM2 first on corrected maps: small corrected lesions make free-k2' SRTM fits unstable
+    order = (
+        ("SRTM2", "SRTM", "MRTM2", "Logan", "SUVR")
+        if voxel_pvc
+        else ("SRTM", "SRTM2", "MRTM2", "Logan", "SUVR")
+    )
+    dvr_models = [m for m in order if m in models]
+    run_phenotypes = dvr_models and (active_threshold is not None or phenotype_rule == "lesion")
+    if run_phenotypes:
         select_dvr = pe.Node(
             niu.Function(
                 function=pick_dvr,
@@ -142,9 +175,11 @@ def init_pet_quant_wf(
         select_dvr.inputs.preference = dvr_models
         phenotypes = pe.Node(
             LesionPhenotypes(
-                threshold_dvr=float(active_threshold),
                 threshold_source="user" if active_k is None else "healthy-controls",
                 **({} if active_k is None else {"threshold_k": float(active_k)}),
+                **({} if active_threshold is None else {"threshold_dvr": float(active_threshold)}),
+                rule=phenotype_rule,
+                correction=pvc if voxel_pvc else "none",
             ),
             name="phenotypes",
         )
@@ -162,6 +197,7 @@ def init_pet_quant_wf(
 
         brain_mask_pet = pe.Node(MaskToPET(), name="brain_mask_pet")
         maps_pet = maps.clone("maps_pet")
+        maps_pet.inputs.extra_meta = {"PartialVolumeCorrection": "none"}  # native, uncorrected PET
         workflow.connect([
             (inputnode, brain_mask_pet, [("brain_mask", "mask"), ("petref", "petref"),
                                          ("coreg_xform", "coreg_xform")]),
@@ -169,8 +205,8 @@ def init_pet_quant_wf(
             (brain_mask_pet, maps_pet, [("out_file", "brain_mask")]),
             (reference, maps_pet, [("out_tsv", "ref_tsv")]),
         ])  # fmt: skip
-        if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
-            workflow.connect([(kinetics, maps_pet, [("k2prime", "k2prime")])])
+        if fit_k2p:
+            workflow.connect([(k2p_plain, maps_pet, [("k2prime", "k2prime")])])
 
     if output_dir is None:
         return workflow
@@ -219,14 +255,14 @@ def init_pet_quant_wf(
             (maps_pet, ds_maps_pet, [("out_maps", "in_file"), ("models", "model"),
                                      ("measures", "meas"), ("out_metas", "meta_dict")]),
         ])  # fmt: skip
-    if pvc == "gtm":
+    if pvc != "none":
         ds_tacs_pvc = sink("ds_tacs_pvc", seg="tspoms", desc="gtm", suffix="tacs")
         ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", ref=ref_region, desc="gtm", suffix="tacs")
         workflow.connect([
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
-    if active_threshold is not None and dvr_models:
+    if run_phenotypes:
         ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
         workflow.connect([
             (select_dvr, ds_lesions, [("model", "model")]),
