@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pet-fwhm-mm", type=float, default=4.5)
     parser.add_argument("--pet-voxel-mm", type=float, default=2.0)
     parser.add_argument(
+        "--kinetics",
+        choices=("srtm", "plasma"),
+        default="srtm",
+        help="plasma: 1TCM/2TCM tissue from a known arterial input, with BIDS blood recordings",
+    )
+    parser.add_argument(
         "--anat-derivatives",
         type=Path,
         default=None,
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             t1w_voxel_mm=args.t1w_voxel_mm,
             pet_fwhm_mm=args.pet_fwhm_mm,
             pet_voxel_mm=args.pet_voxel_mm,
+            kinetics=args.kinetics,
         )
         if args.anat_derivatives is not None:
             write_anat_derivatives(args.truth_dir, subjects, args.anat_derivatives)

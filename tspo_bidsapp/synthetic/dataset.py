@@ -116,12 +116,14 @@ def generate_dataset(
     pet_fwhm_mm: float = 4.5,
     pet_voxel_mm: float = 2.0,
     groups: list[str] | None = None,
+    kinetics: str = "srtm",
 ) -> list[str]:
     """Write a synthetic BIDS dataset to ``bids_dir`` and its truth to ``truth_dir``.
 
     ``size``: "test" (2 participants, 1.5 mm T1w), "demo" (4: RRMS, SPMS, 2 HC; 1.5 mm) or
     "full" (12, 1 mm). ``large_offset`` makes the PET->T1w transform 10 deg + 10 mm (instead
-    of 4 deg + 4 mm). Returns the participant labels ('01', '02', ...). The same seed gives
+    of 4 deg + 4 mm). ``kinetics="plasma"``: 1TCM/2TCM tissue from a known arterial input,
+    written as BIDS blood recordings next to each PET (default "srtm": no blood). Returns the participant labels ('01', '02', ...). The same seed gives
     the same data; participant i uses the random stream ``(seed, i)``.
     """
     if size not in SIZES:
@@ -145,6 +147,7 @@ def generate_dataset(
         fov_cut_mm=fov_cut_mm,
         pet_to_t1w_mm=10.0 if large_offset else 4.0,
         pet_to_t1w_deg=10.0 if large_offset else 4.0,
+        kinetics=kinetics,
     )
     canonical = lookup_tracer(tracer).name
     specs = []
