@@ -18,6 +18,8 @@ import numpy as np
 import yaml
 
 from tspo_bidsapp import __version__
+from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
+from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
@@ -188,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--pvc", default="none", help="partial-volume correction: none or gtm")
     quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, metavar="MM",
                        help="PET resolution, isotropic FWHM in mm (required with --pvc gtm)")  # fmt: skip
+    blood = parser.add_argument_group("arterial input (plasma-input models)")
+    blood.add_argument(
+        "--vb", dest="plasma_vb", type=float, metavar="FRACTION",
+        help="fixed blood volume fraction of the plasma-input models (default: fitted by "
+        "1tcm/2tcm/2tcm1k, 0 for logan-plasma/ma1)",
+    )  # fmt: skip
+    blood.add_argument(
+        "--parent-fraction-model", dest="parent_fraction_model",
+        choices=(*PARENT_FRACTION_MODELS, INTERPOLATE),
+        help="parent-fraction model of the blood recordings (default: chosen by AIC)",
+    )  # fmt: skip
     group = parser.add_argument_group("group level")
     group.add_argument(
         "--min-controls", dest="min_controls", type=int, default=3, metavar="N",
@@ -276,6 +289,8 @@ def _quant_options(opts, output_dir: Path) -> dict:
                              f"{' '.join(_MODEL_NAMES)}")  # fmt: skip
         if name not in models:
             models.append(name)
+    if opts.plasma_vb is not None and not 0.0 <= opts.plasma_vb < 1.0:
+        raise UsageError(f"--vb must be a fraction in [0, 1), got {opts.plasma_vb}")
     for value, option, zero in (
         (opts.hmc_start_time, "--hmc-start-time", True), (opts.fd_threshold, "--fd-threshold", 0),
         (opts.min_lesion_size, "--min-lesion-size", True), (opts.logan_tstar, "--logan-tstar", 1),
@@ -336,6 +351,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
         "group_voxelwise": opts.group_voxelwise,
+        "plasma_vb": opts.plasma_vb, "parent_fraction_model": opts.parent_fraction_model,
     }  # fmt: skip
 
 

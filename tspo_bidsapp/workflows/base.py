@@ -111,6 +111,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     lesions) arrives on ``inputnode`` from the participant's anatomical workflow.
     """
     from tspo_bidsapp.interfaces.ants import ResamplePETToT1w
+    from tspo_bidsapp.workflows.blood import run_models
     from tspo_bidsapp.workflows.pet import init_pet_coreg_wf, init_pet_hmc_wf
     from tspo_bidsapp.workflows.pet.outputs import init_pet_preproc_derivatives_wf
     from tspo_bidsapp.workflows.quant import init_pet_quant_wf
@@ -173,11 +174,12 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     )
     pet_preproc_derivatives_wf = init_pet_preproc_derivatives_wf(output_dir=str(config.output_dir))
     pet_preproc_derivatives_wf.inputs.inputnode.source_file = str(run.pet_file)
+    models, blood = run_models(config, run)  # plasma-input models where the run has blood
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
         ref_region=config.ref_region,
         svca_classes=None if config.svca_classes is None else str(config.svca_classes),
-        models=config.models,
+        models=models,
         suvr_window_min=config.suvr_window_min,
         logan_tstar_min=config.logan_tstar_min,
         k2prime=config.k2prime,
@@ -186,6 +188,9 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
         pet_space_maps=True,
+        blood=blood,
+        plasma_vb=config.plasma_vb,
+        parent_fraction_model=config.parent_fraction_model,
     )
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([

@@ -52,6 +52,9 @@ def init_pet_quant_wf(
     pvc: str = "none",
     pet_fwhm_mm: float | None = None,
     pet_space_maps: bool = False,
+    blood=None,
+    plasma_vb: float | None = None,
+    parent_fraction_model: str | None = None,
     name: str = "pet_quant_wf",
 ) -> pe.Workflow:
     """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
@@ -62,7 +65,11 @@ def init_pet_quant_wf(
     controls or given); without it they are skipped. With ``pet_space_maps`` the maps are
     also computed on the native PET grid from ``pet_file`` (motion-corrected, PET space), the
     brain mask being brought there with the inverse co-registration (``petref``,
-    ``coreg_xform``). With ``output_dir`` the results are stored (``ds_*`` nodes).
+    ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
+    the run's arterial input is built (``parent_fraction_model``), stored as
+    ``_inputfunction.tsv`` and given to the plasma-input models of ``models`` (fixed blood
+    volume ``plasma_vb`` when given), regional and voxel-wise; the maps use the regional delay.
+    With ``output_dir`` the results are stored (``ds_*`` nodes).
     """
     if ref_region not in ("cerebellum", "svca"):
         raise ValueError(f"ref_region must be 'cerebellum' or 'svca', got {ref_region!r}")
@@ -170,6 +177,29 @@ def init_pet_quant_wf(
         if k2prime is None and {"SRTM2", "MRTM2"} & set(models):
             workflow.connect([(kinetics, maps_pet, [("k2prime", "k2prime")])])
 
+    if blood is not None:  # arterial input for the plasma-input models
+        from tspo_bidsapp.interfaces.blood import ArterialInputFunction
+
+        arterial = pe.Node(
+            ArterialInputFunction(
+                source_kind=blood.kind, source_files=[str(f) for f in blood.files]
+            ),
+            name="arterial_input",
+        )
+        if parent_fraction_model is not None:
+            arterial.inputs.parent_fraction_model = parent_fraction_model
+        plasma_maps = [maps, maps_pet] if pet_space_maps else [maps]
+        if plasma_vb is not None:
+            for node in (kinetics, *plasma_maps):
+                node.inputs.vb = float(plasma_vb)
+        workflow.connect([
+            (inputnode, arterial, [("sidecar_file", "sidecar_file")]),
+            (arterial, kinetics, [("out_tsv", "input_function")]),
+        ])  # fmt: skip
+        for node in plasma_maps:
+            workflow.connect([(arterial, node, [("out_tsv", "input_function")]),
+                              (kinetics, node, [("delay_min", "delay_min")])])  # fmt: skip
+
     if output_dir is None:
         return workflow
 
@@ -223,6 +253,11 @@ def init_pet_quant_wf(
         workflow.connect([
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        ])  # fmt: skip
+    if blood is not None:
+        ds_input_function = sink("ds_input_function", suffix="inputfunction")
+        workflow.connect([
+            (arterial, ds_input_function, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     if active_threshold is not None and dvr_models:
         ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
