@@ -23,6 +23,9 @@ from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.io.timing import TSPO_60MIN_DURATIONS_S, FrameTiming
 from tspo_bidsapp.kinetics.registry import model_entity
 from tspo_bidsapp.quant.regional import models_for_run
+from tspo_bidsapp.reports.blood import blood_section
+from tspo_bidsapp.reports.collect import pet_runs
+from tspo_bidsapp.reports.sections import FigureMaker, Section
 from tspo_bidsapp.synthetic.blood import BloodTruth, write_blood_recordings
 from tspo_bidsapp.synthetic.parameters import REFERENCE_K2_PER_MIN, plasma_parameters
 from tspo_bidsapp.synthetic.pet import PetGeometry, plasma_class_tacs
@@ -118,6 +121,16 @@ def test_quant_workflow_fits_plasma_models_from_blood_recordings(study):
         values = np.asarray(nib.load(path).dataobj)[study.labels == TSPOMS_INDEX[region]]
         assert np.nanmedian(values) == pytest.approx(truth, rel=0.02), (model, meas)
     assert not list(pet_out.glob("*_model-2TCM_*mimap.nii.gz"))  # regional only
+    # The report's arterial-input section: models chosen, delay, figure and V_T table.
+    sec = Section("blood", "Arterial input")
+    blood_section(sec, pet_runs(out, "01"), FigureMaker(out, "01"))
+    assert not sec.errors and len(sec.figures) == 1
+    assert (out / sec.figures[0][0]).stat().st_size > 10_000
+    items = dict(sec.items)
+    assert items["sub-01_trc-PBR28 parent-fraction model"] == "hill (AIC)"
+    assert "1tcm-fit, cortical-GM" in items["sub-01_trc-PBR28 blood-tissue delay"]
+    (table,) = sec.tables
+    assert table.columns == ["region", "1TCM", "2TCM", "LoganPlasma", "MA1"]
 
 
 def _run(study):
