@@ -18,6 +18,7 @@ import pytest
 
 from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
 from tspo_bidsapp.exitcodes import InputProblems
+from tspo_bidsapp.group.analysis import GroupOptions, statistics
 from tspo_bidsapp.io.blood_input import check_arterial_inputs, find_arterial_input
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.io.timing import TSPO_60MIN_DURATIONS_S, FrameTiming
@@ -173,3 +174,28 @@ def test_models_for_runs_without_blood():
     assert models_for_run(("SRTM", "1TCM"), True) == ("SRTM", "1TCM")
     with pytest.raises(ValueError, match="arterial input"):
         models_for_run(("1TCM", "MA1"), False)
+
+
+def test_group_statistics_take_vt_with_the_genotype_effect():
+    """Plasma-input models are analysed on V_T; MAB carry half the HAB specific binding and
+    LAB are excluded for [11C]PBR28 (flagged by the participant tables)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(16):
+        group = ("HC", "RRMS")[i % 2]
+        genotype = ("HAB", "MAB")[(i // 2) % 2] if i < 14 else "LAB"
+        vt = 2.0 * (1.0 + 0.5 * (group == "RRMS")) * (0.6 if genotype == "MAB" else 1.0)
+        rows.append({
+            "participant_id": f"sub-{i:02d}", "session": "", "tracer": "PBR28", "rec": "",
+            "run": "", "model": model_entity("Logan-plasma"), "ref": "cerebellum",
+            "region": "thalamus", "measure": "VT", "value": vt * (1 + 0.01 * rng.normal()),
+            "group": group, "age": 40.0 + i, "sex": ("F", "M")[(i // 4) % 2], "edss": np.nan,
+            "tspo_genotype": genotype, "excluded": genotype == "LAB",
+        })  # fmt: skip
+    table = statistics(pd.DataFrame(rows), GroupOptions(min_group_size=3))
+    assert set(table["measure"]) == {"VT"}
+    effect = table[table["contrast"] == "MAB-HAB"].iloc[0]
+    hab = np.mean([r["value"] for r in rows if r["tspo_genotype"] == "HAB"])
+    # additive model: the MAB-HAB difference is about -40 % of the HAB mean
+    assert effect["estimate"] == pytest.approx(-0.4 * hab, rel=0.1)
+    assert effect["n_a"] + effect["n_b"] == 14  # LAB left out
