@@ -161,7 +161,10 @@ def build_participant_report(
     volumes = S.anatomy_section(sections["anatomy"], fig, subject, anat)
     refs = S.reference_section(sections["reference"], runs, fig, anat["t1w"], volumes)
     models = S.kinetics_section(sections["kinetics"], runs, fig, anat["t1w"])
-    blood_section(sections["blood"], runs, fig)
+    if any(run.first("inputfunction.tsv") for run in runs):
+        blood_section(sections["blood"], runs, fig)
+    else:  # no arterial input: no section
+        del sections["blood"]
     has_lesions = S.lesions_section(sections["lesions"], runs, fig, anat["t1w"],
                                     anat["lesion_dseg"])  # fmt: skip
     paragraphs, cited = methods_paragraphs(
