@@ -17,9 +17,14 @@ import pandas as pd
 import pytest
 
 from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
+from tspo_bidsapp.blood import InputFunction, write_input_function
 from tspo_bidsapp.exitcodes import InputProblems
 from tspo_bidsapp.group.analysis import GroupOptions, statistics
-from tspo_bidsapp.io.blood_input import check_arterial_inputs, find_arterial_input
+from tspo_bidsapp.io.blood_input import (
+    check_arterial_inputs,
+    find_arterial_input,
+    load_arterial_input,
+)
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.io.timing import TSPO_60MIN_DURATIONS_S, FrameTiming
 from tspo_bidsapp.kinetics.registry import model_entity
@@ -199,3 +204,19 @@ def test_group_statistics_take_vt_with_the_genotype_effect():
     # additive model: the MAB-HAB difference is about -40 % of the HAB mean
     assert effect["estimate"] == pytest.approx(-0.4 * hab, rel=0.1)
     assert effect["n_a"] + effect["n_b"] == 14  # LAB left out
+
+
+def test_a_supplied_input_function_takes_precedence(study):
+    """An ``*_inputfunction.tsv`` under --derivatives is used instead of the raw recordings,
+    read back in the PET's units (written here in Bq/mL)."""
+    truth = BloodTruth()
+    t = np.arange(0.0, 61.0, 1.0 / 60.0)
+    supplied = InputFunction(t, truth.aif(t) * 1e3, truth.whole_blood(t) * 1e3)
+    deriv = study.root / "deriv" / "sub-01" / "pet"
+    deriv.mkdir(parents=True)
+    write_input_function(supplied, deriv / f"{PREFIX}_inputfunction.tsv", units="Bq/mL")
+    sources = check_arterial_inputs([_run(study)], [study.root / "deriv"])
+    source = sources[study.pet]
+    assert source.kind == "inputfunction"
+    inp = load_arterial_input(source, read_pet_sidecar(study.sidecar))
+    np.testing.assert_allclose(inp.plasma_at(t[::60]), truth.aif(t[::60]), rtol=1e-6, atol=1e-9)
