@@ -136,3 +136,13 @@ def test_static_run_workflow_has_suvr_and_suv(tmp_path):
     assert (suv.weight_kg, suv.weight_source) == (72.0, "participants.tsv weight")
     assert suv.injected_kbq == pytest.approx(370_000.0)
     assert wf.get_node("decay_correct") is not None
+
+
+def test_wholebrain_reference_is_accepted_by_the_quantification_workflow():
+    """``--ref-region wholebrain`` reaches the reference node (it was refused there before)."""
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
+    wf = init_pet_quant_wf(ref_region="wholebrain", models=("SUVR",))
+    assert wf.get_node("reference").inputs.method == "wholebrain"
+    with pytest.raises(ValueError, match="ref_region"):
+        init_pet_quant_wf(ref_region="pons", models=("SUVR",))

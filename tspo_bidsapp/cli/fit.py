@@ -2,8 +2,10 @@
 
 The TSV has ``frame_start`` and ``frame_end`` in **seconds**, then one column per region
 (kBq/mL); columns whose name ends in ``weights`` are never regions. Reference-tissue models
-need ``--ref COLUMN``; plasma-input models an arterial input, ``--input-function INPUT.tsv``
-(``time`` in s, ``AIF``, optionally ``whole_blood_radioactivity``, same units as the TACs).
+need ``--ref COLUMN``; plasma-input models an arterial input: ``--input-function INPUT.tsv``
+(``time`` in s, ``AIF``, optionally ``whole_blood_radioactivity``) or ``--blood FILE [FILE ...]``
+(BIDS blood recordings, processed by :mod:`tspo_bidsapp.blood`). Blood values are converted to
+the TACs' ``Units`` (from the ``_tacs.json`` sidecar beside the TSV, when present).
 One row per region is written with ``region`` and the model's parameters (``_kinpar.tsv``
 columns for reference models; ``VT``, rate constants, %COV, delay for plasma models).
 Exit codes: 0 success, 16 bad input data (the message names file and column), 64 usage
@@ -13,6 +15,7 @@ error, 66 input file missing. Nothing is written when a fit fails.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -21,7 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tspo_bidsapp.blood import InputFunction
+from tspo_bidsapp.blood import (
+    InputFunction,
+    check_coverage,
+    input_function_from_recordings,
+    read_input_function,
+    write_input_function,
+)
+from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
+from tspo_bidsapp.blood.process import INTERPOLATE
+from tspo_bidsapp.blood.recordings import sidecar_of
 from tspo_bidsapp.exitcodes import EX_MISSING_INPUT, EX_USAGE, InvalidBIDSError
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.frames import (
@@ -68,12 +80,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="column holding the reference-region TAC (reference-tissue models)",
     )
     blood = p.add_argument_group("arterial input (plasma-input models)")
-    blood.add_argument(
+    source = blood.add_mutually_exclusive_group()
+    source.add_argument(
         "--input-function",
         type=Path,
         default=None,
         metavar="INPUT.tsv",
         help="processed input function: time (s), AIF, optional whole_blood_radioactivity",
+    )
+    source.add_argument(
+        "--blood",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="BIDS blood recordings (*_recording-<label>_blood.tsv with JSON sidecars), "
+        "processed into the input function",
+    )
+    blood.add_argument(
+        "--parent-fraction-model",
+        choices=(*PARENT_FRACTION_MODELS, INTERPOLATE),
+        default=None,
+        help="with --blood: parent-fraction model (default: chosen by AIC)",
+    )
+    blood.add_argument(
+        "--save-input-function",
+        type=Path,
+        default=None,
+        metavar="OUT_inputfunction.tsv",
+        help="also write the input function used (TSV + JSON sidecar with its provenance)",
     )
     blood.add_argument(
         "--vb",
@@ -181,45 +216,34 @@ def read_tacs(
     return timing, ref_tac, regions, w
 
 
-def read_input_function_tsv(path: Path) -> InputFunction:
-    """A processed input-function TSV (``time`` s, ``AIF``, optional ``whole_blood_radioactivity``)
-    as an :class:`~tspo_bidsapp.blood.InputFunction` (times in minutes).
-
-    A minimal reader for this command; checks name the file and column.
-    """
-    table = _numeric_table(path, ("time", "AIF"))
-    t = table["time"].to_numpy(float)
-    if t.size < 2 or np.any(np.diff(t) <= 0):
-        raise DataError("must be strictly increasing (at least two samples)", path=path,
-                        field="time")  # fmt: skip
-    if np.any(table["AIF"] < 0):
-        raise DataError("negative activity", path=path, field="AIF")
-    blood = None
-    if "whole_blood_radioactivity" in table.columns:
-        if table["whole_blood_radioactivity"].isna().any():
-            raise DataError("has missing values", path=path, field="whole_blood_radioactivity")
-        blood = table["whole_blood_radioactivity"].to_numpy(float)
-    return InputFunction(t / 60.0, table["AIF"].to_numpy(float), blood,
-                         provenance={"source": str(path), "reader": "tspo-bidsapp-fit"})  # fmt: skip
-
-
-def _check_coverage(inp: InputFunction, timing: FrameTiming, path: Path) -> None:
-    """The input must start by the first frame and reach the last frame's start (it is held
-    constant after its last sample)."""
-    if inp.time_min[0] > timing.start_min[0] or inp.time_min[-1] < timing.start_min[-1]:
-        raise DataError(f"samples span {inp.time_min[0]:.3g}-{inp.time_min[-1]:.3g} min but the "
-                        f"scan runs {timing.start_min[0]:.3g}-{timing.end_min[-1]:.3g} min",
-                        path=path, field="time")  # fmt: skip
+def tacs_units(path: Path) -> str | None:
+    """``Units`` of the TACs from the JSON sidecar beside the TSV; None when not given."""
+    sidecar = sidecar_of(path)
+    if not sidecar.is_file():
+        return None
+    try:
+        units = json.loads(sidecar.read_text()).get("Units")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"cannot be read as a JSON object ({exc})", path=sidecar) from exc
+    return units if isinstance(units, str) else None
 
 
 def arterial_input(args, timing: FrameTiming, regions: dict) -> InputFunction:
-    """The arterial input of a plasma-input fit, checked against the scan.
+    """The arterial input of a plasma-input fit, checked against the scan (exit 16 otherwise).
 
-    Sources: ``--input-function`` (a processed TSV). Raw BIDS blood recordings would be a
-    second source here, processed by :mod:`tspo_bidsapp.blood`.
+    Sources: ``--input-function`` (a processed TSV) or ``--blood`` (raw BIDS recordings,
+    processed by :func:`~tspo_bidsapp.blood.input_function_from_recordings`); both are read
+    by the blood package, in the TACs' units. Times: seconds relative to TimeZero, like the
+    frames of the TSV.
     """
-    inp = read_input_function_tsv(args.input_function)
-    _check_coverage(inp, timing, args.input_function)
+    units = tacs_units(args.tacs)
+    if args.blood:
+        inp = input_function_from_recordings(
+            args.blood, pet_units=units, parent_fraction_model=args.parent_fraction_model
+        )
+    else:
+        inp = read_input_function(args.input_function, pet_units=units)
+    check_coverage(inp, timing.end_min, frame_start_min=timing.start_min)
     if args.delay_region is not None and args.delay_region not in regions:
         raise DataError("no such region column", path=args.tacs, field=args.delay_region)
     return inp
@@ -243,8 +267,10 @@ def fit_table(args, timing, ref_tac, regions, w_col, inp) -> pd.DataFrame:
 def _usage_problem(args, spec) -> str | None:
     if spec.needs == REFERENCE and args.ref is None:
         return f"--model {args.model} needs --ref COLUMN"
-    if spec.needs == INPUT_FUNCTION and args.input_function is None:
-        return f"--model {args.model} needs --input-function INPUT.tsv"
+    if spec.needs == INPUT_FUNCTION and args.input_function is None and not args.blood:
+        return f"--model {args.model} needs --input-function INPUT.tsv or --blood FILE ..."
+    if args.parent_fraction_model is not None and not args.blood:
+        return "--parent-fraction-model applies to --blood recordings only"
     if args.k2prime is not None and not args.k2prime > 0:
         return "--k2prime must be a positive rate (1/min)"
     if args.vb is not None and not 0.0 <= args.vb < 1.0:
@@ -272,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"tspo-bidsapp-fit: {problem}", file=sys.stderr)
         return EX_USAGE
-    for path in (args.tacs, args.input_function):
+    for path in (args.tacs, args.input_function, *(args.blood or [])):
         if path is not None and not path.is_file():
             print(f"tspo-bidsapp-fit: input file not found: {path}", file=sys.stderr)
             return EX_MISSING_INPUT
@@ -280,12 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         timing, ref_tac, regions, w = read_tacs(args.tacs, args.ref, args.weights)
         inp = arterial_input(args, timing, regions) if spec.needs == INPUT_FUNCTION else None
         table = fit_table(args, timing, ref_tac, regions, w, inp)
-    except DataError as exc:
+    except InvalidBIDSError as exc:  # DataError and the blood package's BloodDataError
         print(f"tspo-bidsapp-fit: {exc}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:
         print(f"tspo-bidsapp-fit: {args.tacs}: {exc}", file=sys.stderr)
         return DataError.exit_code
+    if inp is not None and args.save_input_function is not None:
+        write_input_function(inp, args.save_input_function, units=tacs_units(args.tacs)
+                             or inp.provenance.get("Units") or "kBq/mL")  # fmt: skip
     _write(table, args.output)
     return 0
 

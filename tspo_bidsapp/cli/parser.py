@@ -18,6 +18,8 @@ import numpy as np
 import yaml
 
 from tspo_bidsapp import __version__
+from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
+from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
@@ -200,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, nargs="+", metavar="MM",
                        help="PET resolution, FWHM in mm: one value (isotropic) or three "
                        "(x y z); required with --pvc")  # fmt: skip
+    blood = parser.add_argument_group("arterial input (plasma-input models)")
+    blood.add_argument(
+        "--vb", dest="plasma_vb", type=float, metavar="FRACTION",
+        help="fixed blood volume fraction of the plasma-input models (default: fitted by "
+        "1tcm/2tcm/2tcm1k, 0 for logan-plasma/ma1)",
+    )  # fmt: skip
+    blood.add_argument(
+        "--parent-fraction-model", dest="parent_fraction_model",
+        choices=(*PARENT_FRACTION_MODELS, INTERPOLATE),
+        help="parent-fraction model of the blood recordings (default: chosen by AIC)",
+    )  # fmt: skip
     group = parser.add_argument_group("group level")
     group.add_argument(
         "--min-controls", dest="min_controls", type=int, default=3, metavar="N",
@@ -300,6 +313,8 @@ def _quant_options(opts, output_dir: Path) -> dict:
                              f"{' '.join(_MODEL_NAMES)}")  # fmt: skip
         if name not in models:
             models.append(name)
+    if opts.plasma_vb is not None and not 0.0 <= opts.plasma_vb < 1.0:
+        raise UsageError(f"--vb must be a fraction in [0, 1), got {opts.plasma_vb}")
     for value, option, zero in (
         (opts.hmc_start_time, "--hmc-start-time", True), (opts.fd_threshold, "--fd-threshold", 0),
         (opts.min_lesion_size, "--min-lesion-size", True), (opts.logan_tstar, "--logan-tstar", 1),
@@ -368,6 +383,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "group_permutations": opts.group_permutations,
         "test_retest_percent": opts.test_retest_percent,
         "injection_time_offset_s": opts.injection_time_offset,
+        "plasma_vb": opts.plasma_vb, "parent_fraction_model": opts.parent_fraction_model,
     }  # fmt: skip
 
 

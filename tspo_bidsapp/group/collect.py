@@ -25,7 +25,7 @@ RUN_KEYS = ("participant_id", "session", "tracer", "rec", "run")
 FIT_KEYS = (*RUN_KEYS, "model", "ref")
 ENTITY_KEYS = {"sub": "participant_id", "ses": "session", "trc": "tracer", "rec": "rec",
                "run": "run"}  # fmt: skip
-MEASURES = ("DVR", "BPND", "SUVR", "R1")
+MEASURES = ("DVR", "BPND", "SUVR", "R1", "VT")  # VT: plasma-input models
 #: Regions averaged (volume-weighted) into the derived ``deep-GM`` region.
 DEEP_GM = ("thalamus", "caudate", "putamen", "pallidum")
 _NAME = re.compile(r"^(?P<stem>.+)_(?P<suffix>[a-zA-Z0-9]+)(?P<ext>\.nii\.gz|\.tsv\.gz|\.\w+)$")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tspo_bidsapp.group.collect import FIT_KEYS, MEASURES, RUN_KEYS
 from tspo_bidsapp.io.participants import ParticipantInfo
+from tspo_bidsapp.kinetics.registry import INPUT_FUNCTION, model_entity, model_names
 from tspo_bidsapp.tracers import lookup_tracer
 
 CLINICAL = ("group", "age", "sex", "edss", "tspo_genotype")
@@ -25,7 +26,10 @@ PHENOTYPE_COLUMNS = (
 
 
 def primary_measure(model: str) -> str:
-    """Outcome of the statistics for a model: SUVR for SUVR, DVR otherwise."""
+    """Outcome of the statistics for a model (its ``model-`` label): SUVR for SUVR, V_T for
+    the plasma-input models, DVR otherwise."""
+    if model in {model_entity(m) for m in model_names(INPUT_FUNCTION)}:
+        return "VT"
     return "SUVR" if model.upper() == "SUVR" else "DVR"
 
 
@@ -83,7 +87,7 @@ def study_table(regional: pd.DataFrame, phenotypes: pd.DataFrame) -> pd.DataFram
     if regional.empty:
         return regional
     long = long_table(regional)
-    long = long[long["measure"].isin(("DVR", "BPND", "SUVR"))]
+    long = long[long["measure"].isin(("DVR", "BPND", "SUVR", "VT"))]
     wide = long.pivot_table(
         index=list(FIT_KEYS), columns=["region", "measure"], values="value", aggfunc="first"
     )

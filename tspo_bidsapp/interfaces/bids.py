@@ -209,6 +209,8 @@ BIDSIGNORE_PATTERNS = (
     "*_desc-confounds_timeseries.json",
     "*_desc-ref_mask.*",
     "*_desc-anatsources_T1w.json",
+    "*_inputfunction.tsv",
+    "*_inputfunction.json",
     "group",
 )
 

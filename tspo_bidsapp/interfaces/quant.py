@@ -22,13 +22,15 @@ from nipype.interfaces.base import (
 )
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
+from tspo_bidsapp.blood import read_input_function
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
+from tspo_bidsapp.kinetics.registry import model_entity
 from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
 from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
 from tspo_bidsapp.quant.pvc import PVC_NAMES, gtm_correct, resampled_fwhm_xyz
 from tspo_bidsapp.quant.pvc_voxel import parent_tacs, pvc_regions, voxel_pvc
 from tspo_bidsapp.quant.reference import cerebellum_reference, check_reference
-from tspo_bidsapp.quant.regional import ModelSettings, fit_regions, model_table
+from tspo_bidsapp.quant.regional import PLASMA_UNITS, ModelSettings, fit_regions, model_table
 from tspo_bidsapp.quant.svca import (
     read_svca_classes,
     resample_classes,
@@ -52,6 +54,17 @@ def _save(data, like, path, dtype=np.float32) -> str:
 
 def _timing(sidecar, n_frames):
     return read_pet_sidecar(sidecar, n_frames=n_frames)
+
+
+def _input_function(inputs):
+    """The arterial input of a fit interface, or None (reference models only)."""
+    if not isdefined(inputs.input_function):
+        return None
+    return read_input_function(inputs.input_function)
+
+
+def _plasma_settings(inputs) -> dict:
+    return {"vb": inputs.vb} if isdefined(inputs.vb) else {}
 
 
 class _ExtractTACsInputSpec(BaseInterfaceInputSpec):
@@ -182,6 +195,8 @@ class _KineticsInputSpec(BaseInterfaceInputSpec):
     k2prime = traits.Float(desc="--k2prime (1/min); default: median regional SRTM")
     extra_meta = traits.Dict(Str, traits.Any, desc="added to every sidecar (e.g. PVC settings)")
     time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
+    input_function = File(exists=True, desc="arterial input (plasma-input models)")
+    vb = traits.Float(desc="fixed blood volume of the plasma-input models")
 
 
 class _KineticsOutputSpec(TraitedSpec):
@@ -190,6 +205,7 @@ class _KineticsOutputSpec(TraitedSpec):
     out_models = traits.List(Str, desc="model of each table")
     out_metas = traits.List(traits.Dict, desc="sidecar of each table")
     k2prime = traits.Float(desc="k2' (1/min) used by SRTM2/MRTM2")
+    delay_min = traits.Float(desc="blood-tissue delay (min) of the plasma-input models")
     out_meta = traits.Dict(desc="model settings for the sidecars")
 
 
@@ -205,8 +221,11 @@ class RegionalKinetics(SimpleInterface):
         _, ref = read_tacs_tsv(inp.ref_tsv)
         window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window, k2p)
-        results, info = fit_regions(timing, ref["reference"], tacs, settings)
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window, k2p,
+                                 **_plasma_settings(inp))  # fmt: skip
+        arterial = _input_function(inp)
+        results, info = fit_regions(timing, ref["reference"], tacs, settings,
+                                    input_function=arterial)  # fmt: skip
         volumes = inp.volumes if isdefined(inp.volumes) else {}
         person = inp.participant if isdefined(inp.participant) else {}
         outs = {}
@@ -219,6 +238,8 @@ class RegionalKinetics(SimpleInterface):
         self._results["out_tsvs"] = outs
         if "k2prime" in info:
             self._results["k2prime"] = info["k2prime"]
+        if "delay_min" in info:
+            self._results["delay_min"] = info["delay_min"]
         meta = {
             **settings.as_dict(), **info, "TimeUnits": "min",
             "Units": {"k2": "1/min", "k2prime": "1/min", "k2a": "1/min", "BPND": "1",
@@ -226,9 +247,12 @@ class RegionalKinetics(SimpleInterface):
             **(inp.extra_meta if isdefined(inp.extra_meta) else {}),
             **(inp.time_meta if isdefined(inp.time_meta) else {}),
         }  # fmt: skip
+        if arterial is not None:
+            meta["Units"].update(PLASMA_UNITS)
+            meta["InputFunction"] = {"File": inp.input_function, **arterial.provenance}
         self._results["out_meta"] = meta
         self._results["out_files"] = list(outs.values())
-        self._results["out_models"] = list(outs)
+        self._results["out_models"] = [model_entity(m) for m in outs]
         self._results["out_metas"] = [{**meta, "Model": m} for m in outs]
         return runtime
 
@@ -243,6 +267,9 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
     time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
     extra_meta = traits.Dict(Str, traits.Any, desc="added to every sidecar (e.g. PVC settings)")
+    input_function = File(exists=True, desc="arterial input (plasma-input models)")
+    delay_min = traits.Float(0.0, usedefault=True, desc="blood-tissue delay (min), regional fit")
+    vb = traits.Float(desc="fixed blood volume of the plasma-input models")
 
 
 class _MapsOutputSpec(TraitedSpec):
@@ -264,14 +291,17 @@ class VoxelwiseMaps(SimpleInterface):
         timing, ref = read_tacs_tsv(inp.ref_tsv)
         brain = _load(inp.brain_mask, np.uint8)[1] > 0
         window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window)
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window,
+                                 **_plasma_settings(inp))  # fmt: skip
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
-        maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p)
+        maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p,
+                                    input_function=_input_function(inp),
+                                    delay_min=inp.delay_min)  # fmt: skip
         files, models, measures, metas = [], [], [], []
         for (model, meas), values in maps.items():
             path = Path(runtime.cwd) / f"model-{model}_meas-{meas}_mimap.nii.gz"
             files.append(_save(values, img, path))
-            models.append(model)
+            models.append(model_entity(model))
             measures.append(meas)
             metas.append({"Units": MEASURE_UNITS[meas], "Model": model, **info[model]})
             if isdefined(inp.time_meta):

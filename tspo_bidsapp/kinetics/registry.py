@@ -8,7 +8,7 @@ one implementation and each shared choice one rule:
   estimate from reliable fits (successful, not on a bound, BPND > 0) — :func:`resolve_k2prime`.
   Logan (reference) uses ``k2'`` only when the user gives it.
 - Plasma-input models share one blood-tissue delay: the user's, else the 1TCM fit on the delay
-  region (default: a whole-brain column) — :func:`resolve_delay`.
+  region (default: a whole-brain column, else cortical GM) — :func:`resolve_delay`.
 - t*: the user's, else the model's default (``tstar_default``); the pipeline's ``--logan-tstar``
   applies to the Logan-type plots only (MRTM2 keeps its default of 0).
 
@@ -18,6 +18,7 @@ Times in minutes. Models needing ``"reference"`` take a reference-region TAC, mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -31,8 +32,9 @@ from tspo_bidsapp.kinetics.plasma_compartment import DEFAULT_DELAY_RANGE_MIN, fi
 from tspo_bidsapp.kinetics.voxelwise import VoxelwiseResult
 
 REFERENCE, INPUT_FUNCTION = "reference", "input-function"
-#: Column names taken as the whole-brain TAC for the delay fit when no region is named.
-WHOLE_BRAIN_NAMES = ("WB", "whole-brain", "wholebrain", "whole_brain", "brain")
+#: Column names taken, in this order, for the delay fit when no region is named: a whole-brain
+#: TAC, else the pipeline's cortical grey matter (a large region with a clear peak).
+WHOLE_BRAIN_NAMES = ("WB", "whole-brain", "wholebrain", "whole_brain", "brain", "cortical-GM")
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,11 @@ def get_model(name: str) -> ModelSpec:
         if key.lower() == str(name).lower():
             return spec
     raise ValueError(f"unknown model '{name}'; choose from {tuple(MODELS)}")
+
+
+def model_entity(name: str) -> str:
+    """The BIDS ``model-`` label of a model (alphanumeric): ``Logan-plasma`` -> ``LoganPlasma``."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name))
 
 
 def model_names(needs: str | None = None) -> tuple[str, ...]:

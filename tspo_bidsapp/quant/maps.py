@@ -43,6 +43,8 @@ def voxelwise_maps(
     out: dict[tuple[str, str], np.ndarray] = {}
     info: dict = {}
     for model in settings.models:
+        if MODELS[model].voxelwise is None:  # 2TCM, 2TCM-1K: regional only
+            continue
         shared = {"k2prime": k2p, "delay_min": delay_min}
         res = fit_voxelwise(model, fit_data, data, mask, options, shared)
         maps = dict(res.maps)

@@ -4,8 +4,9 @@ Models (``--models``): the reference-tissue models of the kinetic-model registry
 (:mod:`tspo_bidsapp.kinetics.registry`): SRTM (Lammertsma & Hume 1996), SRTM2 (Wu & Carson
 2002), Logan (Logan et al. 1996), MRTM2 (Ichise et al. 2003) and SUVR. SRTM2 and MRTM2 fix the
 reference efflux ``k2'`` (1/min) by the registry's one rule (the user's value, else the median
-over regions of reliable SRTM estimates), the usual two-step scheme. Times in minutes; frame
-averages in the PET's units (kBq/mL).
+over regions of reliable SRTM estimates), the usual two-step scheme. With an arterial input
+the plasma-input models (1TCM, 2TCM, 2TCM-1K, Logan plasma, MA1) run as well. Times in minutes;
+frame averages in the PET's units (kBq/mL).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.kinpar import KineticResult
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry import (
+    MEASURE_UNITS,
     REFERENCE,
     FitData,
     FitOptions,
@@ -27,7 +29,25 @@ from tspo_bidsapp.kinetics.registry import (
     results_table,
 )
 
-MODELS = model_names(REFERENCE)  # what --models offers (plasma models need an input function)
+MODELS = model_names()  # what --models offers; plasma models run where a run has blood
+#: Units of the plasma-input models' table columns (kinpar sidecars).
+PLASMA_UNITS = {"VT": MEASURE_UNITS["VT"], "K1": MEASURE_UNITS["K1"], "k3": "1/min",
+                "k4": "1/min", "Kb": "mL/cm3/min", "vB": "1", "delay_min": "min",
+                "tstar_min": "min"}  # fmt: skip
+
+
+def models_for_run(models: tuple[str, ...], has_input_function: bool) -> tuple[str, ...]:
+    """The requested models a PET run can fit: plasma-input models only with an arterial input.
+
+    Raises ValueError when nothing is left (only plasma-input models and no blood).
+    """
+    if has_input_function:
+        return tuple(models)
+    keep = tuple(m for m in models if m in model_names(REFERENCE))
+    if not keep:
+        raise ValueError(f"--models {' '.join(models)} need an arterial input (BIDS blood "
+                         "recordings or an *_inputfunction.tsv) and this run has none")  # fmt: skip
+    return keep
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class ModelSettings:
     tstar_min: float = DEFAULT_TSTAR_MIN  # Logan start of the linear phase, minutes
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
     k2prime: float | None = None  # 1/min; None: median SRTM estimate over regions
+    vb: float | None = None  # plasma-input models' blood volume; None: the registry's rule
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in model_names()]
@@ -52,7 +73,8 @@ class ModelSettings:
     def fit_options(self) -> FitOptions:
         """The registry's options for these settings (t* for the Logan-type plots only)."""
         return FitOptions(tstar_min=self.tstar_min, tstar_logan_only=True,
-                          k2prime=self.k2prime, suvr_window_min=self.suvr_window_min)  # fmt: skip
+                          k2prime=self.k2prime, suvr_window_min=self.suvr_window_min,
+                          vb=self.vb)  # fmt: skip
 
 
 def fit_regions(

@@ -20,6 +20,7 @@ from tspo_bidsapp.config import write_text_atomic
 from tspo_bidsapp.interfaces.bids import software_versions, write_bidsignore
 from tspo_bidsapp.reports import collect as C
 from tspo_bidsapp.reports import sections as S
+from tspo_bidsapp.reports.blood import blood_section
 from tspo_bidsapp.reports.figures import FD_THRESHOLD_MM
 from tspo_bidsapp.reports.methods import REFERENCES, methods_paragraphs
 from tspo_bidsapp.tracers import lookup_tracer
@@ -30,6 +31,7 @@ TITLES = (
     ("anatomy", "Anatomy"), ("reference", "Reference region"), ("kinetics", "Kinetics"),
     ("lesions", "Lesions"), ("methods", "Methods"),
 )  # fmt: skip
+TITLES = (*TITLES[:6], ("blood", "Arterial input"), *TITLES[6:])  # after Kinetics
 OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_label", "nprocs",
                "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version")  # fmt: skip
 
@@ -159,6 +161,10 @@ def build_participant_report(
     volumes = S.anatomy_section(sections["anatomy"], fig, subject, anat)
     refs = S.reference_section(sections["reference"], runs, fig, anat["t1w"], volumes)
     models = S.kinetics_section(sections["kinetics"], runs, fig, anat["t1w"])
+    if any(run.first("inputfunction.tsv") for run in runs):
+        blood_section(sections["blood"], runs, fig)
+    else:  # no arterial input: no section
+        del sections["blood"]
     has_lesions = S.lesions_section(sections["lesions"], runs, fig, anat["t1w"],
                                     anat["lesion_dseg"])  # fmt: skip
     paragraphs, cited = methods_paragraphs(

@@ -17,7 +17,7 @@ relative to ``TimeZero`` (injection at ``injection_offset_s``), activities in ``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,11 @@ class BloodTruth:
     feng: tuple[float, ...] = (1500.0, -5.0, 8.0, -0.35, 3.0, -0.006)  # A1 l1 A2 l2 A3 l3
     ratio: tuple[float, float, float] = (1.05, 0.45, 0.05)  # a b c of r(t)
     parent: tuple[float, float, float] = (0.06, 1.8, 9.0)  # a b c of the Hill f(t)
+
+    def scaled(self, factor: float) -> BloodTruth:
+        """The same curves with every activity multiplied by ``factor`` (injected dose)."""
+        a1, l1, a2, l2, a3, l3 = self.feng
+        return replace(self, feng=(a1 * factor, l1, a2 * factor, l2, a3 * factor, l3))
 
     def whole_blood(self, t_min) -> np.ndarray:
         a1, l1, a2, l2, a3, l3 = self.feng

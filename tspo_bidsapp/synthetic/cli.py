@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a static PET: one frame, the mean of the frames in START-END (min)",
     )
     parser.add_argument(
+        "--kinetics",
+        choices=("srtm", "plasma"),
+        default="srtm",
+        help="plasma: 1TCM/2TCM tissue from a known arterial input, with BIDS blood recordings",
+    )
+    parser.add_argument(
         "--anat-derivatives",
         type=Path,
         default=None,
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             decay_correction=args.decay_correction,
             injection_before_scan_s=args.injection_before_scan,
             static_window_min=None if args.static_window is None else tuple(args.static_window),
+            kinetics=args.kinetics,
         )
         if args.anat_derivatives is not None:
             write_anat_derivatives(args.truth_dir, subjects, args.anat_derivatives)

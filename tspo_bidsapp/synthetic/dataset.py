@@ -119,6 +119,7 @@ def generate_dataset(
     decay_correction: str = "injection",
     injection_before_scan_s: float = 0.0,
     static_window_min: tuple[float, float] | None = None,
+    kinetics: str = "srtm",
 ) -> list[str]:
     """Write a synthetic BIDS dataset to ``bids_dir`` and its truth to ``truth_dir``.
 
@@ -127,7 +128,8 @@ def generate_dataset(
     of 4 deg + 4 mm). ``decay_correction`` ("injection", "none", "scan-start") and
     ``injection_before_scan_s`` choose how the same PET is written (see synthetic/sidecar.py);
     ``static_window_min`` writes one static frame, the mean of the frames in that window.
-    Returns the participant labels ('01', '02', ...). The same seed gives
+    ``kinetics="plasma"``: 1TCM/2TCM tissue from a known arterial input, written as BIDS blood
+    recordings next to each PET (default "srtm": no blood). Returns the participant labels ('01', '02', ...). The same seed gives
     the same data; participant i uses the random stream ``(seed, i)``.
     """
     if size not in SIZES:
@@ -154,6 +156,7 @@ def generate_dataset(
         decay_correction=decay_correction,
         injection_before_scan_s=injection_before_scan_s,
         static_window_min=static_window_min,
+        kinetics=kinetics,
     )
     canonical = lookup_tracer(tracer).name
     specs = []

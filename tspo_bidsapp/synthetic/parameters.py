@@ -91,3 +91,28 @@ def tissue_parameters(
         k2 = 0.0 if label == an.CSF else round(r1 * REFERENCE_K2_PER_MIN, 6)
         out[label] = (r1, k2, bp)
     return out
+
+
+# --- Arterial-input kinetics (``kinetics="plasma"``) ------------------------------------------
+# The reference class is a 1TCM of the arterial input with the reference curve's K1 and k2'.
+# Every other class keeps K1 = R1 x K1_ref and the nondisplaceable volume of the reference:
+# classes with BPND > 0 are a 2TCM with k2 = R1 k2', k3 = BPND k4 (Innis et al. 2007), and
+# classes without specific binding a 1TCM, so V_T = K1_ref / k2' x (1 + BPND) exactly and the
+# SRTM truth (BPND = V_T / V_T,ref - 1) still holds.
+REFERENCE_K1 = 0.30  # mL/cm3/min, K1 of the reference tissue curve (reference_tac)
+PLASMA_K4_PER_MIN = 0.15  # k4 of the specifically bound compartment
+PLASMA_VB = 0.05  # blood volume fraction of every class (whole blood)
+
+
+def plasma_parameters(
+    parameters: dict[int, tuple[float, float, float]],
+) -> dict[int, dict[str, float]]:
+    """``{label: {K1, k2, k3, k4, vB, VT}}`` (1/min, mL/cm3) from ``{label: (R1, k2, BPND)}``."""
+    out = {}
+    for label, (r1, _, bp) in parameters.items():
+        k3, k4 = (bp * PLASMA_K4_PER_MIN, PLASMA_K4_PER_MIN) if bp > 0 else (0.0, 0.0)
+        out[label] = {
+            "K1": r1 * REFERENCE_K1, "k2": r1 * REFERENCE_K2_PER_MIN, "k3": k3, "k4": k4,
+            "vB": PLASMA_VB, "VT": REFERENCE_K1 / REFERENCE_K2_PER_MIN * (1.0 + bp),
+        }  # fmt: skip
+    return out

@@ -16,7 +16,13 @@ from scipy import ndimage
 
 from tspo_bidsapp.io import decay
 from tspo_bidsapp.io.timing import FrameTiming
-from tspo_bidsapp.kinetics.simulate import fine_grid, frame_average, reference_tac, srtm_tissue
+from tspo_bidsapp.kinetics.simulate import (
+    exp_conv,
+    fine_grid,
+    frame_average,
+    reference_tac,
+    srtm_tissue,
+)
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 SUBSAMPLE = 2  # sub-voxels per PET voxel edge for the partial-volume fractions
@@ -95,6 +101,45 @@ def class_tacs(
     out = np.zeros((max(labels) + 1, timing.n_frames))
     out[labels] = frame_average(t, curves, timing.start_min, timing.end_min)
     return ref, out
+
+
+def compartment_tissue(
+    t_min: np.ndarray, cp: np.ndarray, cb: np.ndarray, p: dict[str, float]
+) -> np.ndarray:
+    """1TCM/2TCM tissue curve plus blood volume, ``(1 - vB)(C1 + C2) + vB Cb``, uniform grid.
+
+    2TCM impulse response of C1 + C2: ``K1 [(k3 + k4 - a1) e^{-a1 t} + (a2 - k3 - k4)
+    e^{-a2 t}] / (a2 - a1)`` (Phelps et al. 1979); ``k3 = 0`` gives the 1TCM ``K1 e^{-k2 t}``.
+    """
+    step = float(t_min[1] - t_min[0])
+    k1, k2, k3, k4 = p["K1"], p["k2"], p["k3"], p["k4"]
+    if k3 == 0.0:
+        tissue = k1 * exp_conv(cp, step, k2)
+    else:
+        s, root = k2 + k3 + k4, np.sqrt((k2 + k3 + k4) ** 2 - 4.0 * k2 * k4)
+        a1, a2 = 0.5 * (s - root), 0.5 * (s + root)
+        tissue = k1 * ((k3 + k4 - a1) * exp_conv(cp, step, a1)
+                       + (a2 - k3 - k4) * exp_conv(cp, step, a2))  # fmt: skip
+        tissue /= a2 - a1
+    return (1.0 - p["vB"]) * tissue + p["vB"] * cb
+
+
+def plasma_class_tacs(
+    timing: FrameTiming, parameters: dict[int, dict[str, float]], blood
+) -> np.ndarray:
+    """Class TACs (max_label + 1, n_frames), kBq/mL, for arterial-input kinetics.
+
+    ``parameters[label]`` holds K1-k4 and vB
+    (:func:`~tspo_bidsapp.synthetic.parameters.plasma_parameters`); ``blood`` is a
+    :class:`~tspo_bidsapp.synthetic.blood.BloodTruth` (AIF and whole blood, kBq/mL).
+    """
+    t = fine_grid(float(timing.end_min[-1]))
+    cp, cb = blood.aif(t), blood.whole_blood(t)
+    out = np.zeros((max(parameters) + 1, timing.n_frames))
+    for label, p in parameters.items():
+        out[label] = frame_average(t, compartment_tissue(t, cp, cb, p), timing.start_min,
+                                   timing.end_min)  # fmt: skip
+    return out
 
 
 def class_fractions(

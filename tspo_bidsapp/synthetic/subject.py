@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +14,7 @@ import pandas as pd
 from tspo_bidsapp.io.timing import TSPO_60MIN_DURATIONS_S, FrameTiming
 from tspo_bidsapp.synthetic import anatomy as an
 from tspo_bidsapp.synthetic import pet
+from tspo_bidsapp.synthetic.blood import BloodTruth, write_blood_recordings
 from tspo_bidsapp.synthetic.lesions import CORE_LABEL, draw_lesion_specs, plant_lesions
 from tspo_bidsapp.synthetic.motion import (
     motion_trajectory,
@@ -21,13 +22,14 @@ from tspo_bidsapp.synthetic.motion import (
     rigid_matrix,
 )
 from tspo_bidsapp.synthetic.mri import synth_flair, synth_t1w
-from tspo_bidsapp.synthetic.parameters import tissue_parameters
+from tspo_bidsapp.synthetic.parameters import plasma_parameters, tissue_parameters
 from tspo_bidsapp.synthetic.sidecar import frame_scale, pet_sidecar
 from tspo_bidsapp.synthetic.truth import TRANSFORM_CONVENTION, write_truth
 from tspo_bidsapp.tracers import lookup_tracer
 
 N_CLASSES = max(an.TISSUE_NAMES) + 1
 REFERENCE_INJECTED_MBQ = 400.0  # reference_tac(scale=1) corresponds to this injection
+BLOOD_NOISE_CV = 0.03  # relative noise of every blood sample when the PET is noisy
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class SimulationOptions:
     decay_correction: str = "injection"  # one of sidecar.DECAY_MODES
     injection_before_scan_s: float = 0.0  # first frame starts this long after injection
     static_window_min: tuple[float, float] | None = None  # write one frame: this window's mean
+    kinetics: str = "srtm"  # "plasma": 1TCM/2TCM from an arterial input + BIDS blood recordings
 
 
 def _save(array: np.ndarray, affine: np.ndarray, path: Path, dtype, scaled: bool = False) -> None:
@@ -120,7 +123,15 @@ def simulate_subject(
     timing = FrameTiming.from_durations_s(opts.frame_durations_s, opts.injection_before_scan_s)
     injected = float(np.round(rng.uniform(300.0, 450.0), 1))
     ref_scale = injected / REFERENCE_INJECTED_MBQ
-    reference, tacs = pet.class_tacs(timing, params, ref_scale)
+    if opts.kinetics == "plasma":
+        blood = BloodTruth().scaled(ref_scale)
+        plasma = plasma_parameters(params)
+        tacs = pet.plasma_class_tacs(timing, plasma, blood)
+        reference = tacs[an.CEREBELLAR_GM]
+    elif opts.kinetics == "srtm":
+        reference, tacs = pet.class_tacs(timing, params, ref_scale)
+    else:
+        raise ValueError(f"kinetics must be 'srtm' or 'plasma', got {opts.kinetics!r}")
 
     # Geometry: PET world -> T1w world.
     centre_t1w = (anatomy.affine[:3, :3] @ np.argwhere(anatomy.brain).mean(0)) + anatomy.affine[
@@ -179,6 +190,9 @@ def simulate_subject(
         _save(written, geometry.affine, bids_dir / files["pet"], np.float32)
     sidecar = pet_sidecar(tracer, pet_timing, injected, geometry, rng, opts.decay_correction)
     (bids_dir / files["pet_json"]).write_text(json.dumps(sidecar, indent=2) + "\n")
+    if opts.kinetics == "plasma":
+        write_blood_recordings(bids_dir / sub / "pet", f"{sub}_trc-{tracer.name}", blood,
+                               noise_cv=BLOOD_NOISE_CV if opts.noise else 0.0, rng=rng)  # fmt: skip
 
     # Write truth.
     out = truth_dir / sub
@@ -191,6 +205,9 @@ def simulate_subject(
             for lab, p in sorted(params.items())
         ]
     )
+    if opts.kinetics == "plasma":  # the arterial-input truth, columns prefixed "plasma_"
+        for key in ("K1", "k2", "k3", "k4", "vB", "VT"):
+            tissues[f"plasma_{key}"] = [plasma[lab][key] for lab in tissues["label"]]
     lesion_rows = [
         {
             "id": les.id,
@@ -260,6 +277,17 @@ def simulate_subject(
             "units": "kBq/mL, decay-corrected to injection (t = 0); the BIDS image is written "
             f"as decay_correction={opts.decay_correction!r}",
             "injection_before_scan_s": opts.injection_before_scan_s,
+        }
+        if opts.kinetics == "srtm"
+        else {
+            "model": "1TCM (no specific binding) / 2TCM (BPND > 0) from the arterial input, "
+            "V_T = K1_ref/k2' (1 + BPND); tissues.tsv plasma_* columns",
+            "reference_class": "cerebellar_gm",
+            "reference_scale": ref_scale,
+            "injected_radioactivity_mbq": injected,
+            "units": "kBq/mL, decay-corrected to injection (t = 0)",
+            "injection_before_scan_s": opts.injection_before_scan_s,
+            "blood": {**asdict(blood), "noise_cv": BLOOD_NOISE_CV if opts.noise else 0.0},
         },
         "noise": {
             "enabled": opts.noise,

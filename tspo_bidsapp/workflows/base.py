@@ -112,6 +112,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     lesions) arrives on ``inputnode`` from the participant's anatomical workflow.
     """
     from tspo_bidsapp.interfaces.ants import ResamplePETToT1w
+    from tspo_bidsapp.workflows.blood import run_models
     from tspo_bidsapp.workflows.pet import init_pet_coreg_wf, init_pet_hmc_wf
     from tspo_bidsapp.workflows.pet.outputs import init_pet_preproc_derivatives_wf
     from tspo_bidsapp.workflows.quant import init_pet_quant_wf
@@ -188,6 +189,9 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     )
     pet_preproc_derivatives_wf = init_pet_preproc_derivatives_wf(output_dir=str(config.output_dir))
     pet_preproc_derivatives_wf.inputs.inputnode.source_file = str(run.pet_file)
+    blood = None
+    if not static:  # plasma-input models where the run has blood
+        models, blood = run_models(config, run)
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
         ref_region=ref_region,
@@ -201,7 +205,13 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
         pet_space_maps=True,
+        blood=blood,
+        plasma_vb=config.plasma_vb,
+        parent_fraction_model=config.parent_fraction_model,
     )
+    if blood is not None:  # blood times refer to the run's own TimeZero, not the shifted copy
+        arterial = pet_quant_wf.get_node("arterial_input")
+        arterial.inputs.injection_start_s = run.sidecar.injection_start_s
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
         (decay, pet_hmc_wf, [("out_file", "inputnode.pet_file"),

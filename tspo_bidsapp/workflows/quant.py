@@ -22,6 +22,7 @@ from tspo_bidsapp.interfaces.quant import (
 )
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.quant.pvc import PVC_NAMES
+from tspo_bidsapp.quant.reference import REF_REGIONS
 
 INPUT_FIELDS = [
     "source_file", "pet_t1w", "pet_file", "sidecar_file", "tspoms_dseg", "tspoms_tsv",
@@ -55,6 +56,9 @@ def init_pet_quant_wf(
     pet_fwhm_mm: float | tuple[float, float, float] | None = None,
     phenotype_rule: str | None = None,
     pet_space_maps: bool = False,
+    blood=None,
+    plasma_vb: float | None = None,
+    parent_fraction_model: str | None = None,
     name: str = "pet_quant_wf",
 ) -> pe.Workflow:
     """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
@@ -69,10 +73,14 @@ def init_pet_quant_wf(
     skipped without it. With ``pet_space_maps`` the maps are
     also computed on the native PET grid from ``pet_file`` (motion-corrected, PET space), the
     brain mask being brought there with the inverse co-registration (``petref``,
-    ``coreg_xform``). With ``output_dir`` the results are stored (``ds_*`` nodes).
+    ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
+    the run's arterial input is built (``parent_fraction_model``), stored as
+    ``_inputfunction.tsv`` and given to the plasma-input models of ``models`` (fixed blood
+    volume ``plasma_vb`` when given), regional and voxel-wise; the maps use the regional delay.
+    With ``output_dir`` the results are stored (``ds_*`` nodes).
     """
-    if ref_region not in ("cerebellum", "svca"):
-        raise ValueError(f"ref_region must be 'cerebellum' or 'svca', got {ref_region!r}")
+    if ref_region not in REF_REGIONS:
+        raise ValueError(f"ref_region must be one of {REF_REGIONS}, got {ref_region!r}")
     if pvc != "none" and not pet_fwhm_mm:
         raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
     voxel_pvc = pvc in ("rbv", "iy")
@@ -208,6 +216,29 @@ def init_pet_quant_wf(
         if fit_k2p:
             workflow.connect([(k2p_plain, maps_pet, [("k2prime", "k2prime")])])
 
+    if blood is not None:  # arterial input for the plasma-input models
+        from tspo_bidsapp.interfaces.blood import ArterialInputFunction
+
+        arterial = pe.Node(
+            ArterialInputFunction(
+                source_kind=blood.kind, source_files=[str(f) for f in blood.files]
+            ),
+            name="arterial_input",
+        )
+        if parent_fraction_model is not None:
+            arterial.inputs.parent_fraction_model = parent_fraction_model
+        plasma_maps = [maps, maps_pet] if pet_space_maps else [maps]
+        if plasma_vb is not None:
+            for node in (kinetics, *plasma_maps):
+                node.inputs.vb = float(plasma_vb)
+        workflow.connect([
+            (inputnode, arterial, [("sidecar_file", "sidecar_file")]),
+            (arterial, kinetics, [("out_tsv", "input_function")]),
+        ])  # fmt: skip
+        for node in plasma_maps:
+            workflow.connect([(arterial, node, [("out_tsv", "input_function")]),
+                              (kinetics, node, [("delay_min", "delay_min")])])  # fmt: skip
+
     if output_dir is None:
         return workflow
 
@@ -261,6 +292,11 @@ def init_pet_quant_wf(
         workflow.connect([
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
+        ])  # fmt: skip
+    if blood is not None:
+        ds_input_function = sink("ds_input_function", suffix="inputfunction")
+        workflow.connect([
+            (arterial, ds_input_function, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     if run_phenotypes:
         ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
