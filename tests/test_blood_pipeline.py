@@ -220,3 +220,25 @@ def test_a_supplied_input_function_takes_precedence(study):
     assert source.kind == "inputfunction"
     inp = load_arterial_input(source, read_pet_sidecar(study.sidecar))
     np.testing.assert_allclose(inp.plasma_at(t[::60]), truth.aif(t[::60]), rtol=1e-6, atol=1e-9)
+
+
+def test_blood_times_follow_the_runs_injection_start(study):
+    """Blood times are relative to TimeZero like FrameTimesStart: with the injection 45 s after
+    TimeZero, both are shifted by InjectionStart onto one axis (minutes after injection)."""
+    from tspo_bidsapp.io.blood_input import find_arterial_input, load_arterial_input
+
+    reference = load_arterial_input(
+        find_arterial_input(study.pet, ()), read_pet_sidecar(study.sidecar)
+    )
+    meta = json.loads(study.sidecar.read_text())
+    meta["InjectionStart"] = 45.0
+    meta["FrameTimesStart"] = [t + 45.0 for t in meta["FrameTimesStart"]]
+    study.sidecar.write_text(json.dumps(meta))
+    write_blood_recordings(study.pet.parent, PREFIX, BloodTruth(), units="Bq/mL",
+                           injection_offset_s=45.0)  # fmt: skip
+    sidecar = read_pet_sidecar(study.sidecar)
+    assert sidecar.timing.start_min[0] == pytest.approx(0.0)
+    shifted = load_arterial_input(find_arterial_input(study.pet, ()), sidecar)
+    t = np.linspace(0.0, 60.0, 601)
+    np.testing.assert_allclose(shifted.plasma_at(t), reference.plasma_at(t), rtol=1e-6, atol=1e-6)
+    assert shifted.provenance["InjectionOffsetSeconds"] == 45.0
