@@ -134,3 +134,47 @@ def test_bad_shapes_and_empty_white_matter_are_refused(phantom):
             np.zeros_like(dseg), phantom["posterior"], phantom["flair"], ZOOMS,
             params=DetectParams(),
         )  # fmt: skip
+
+
+def test_interface_writes_the_stage_mask_and_its_record(phantom, tmp_path):
+    import json
+
+    import nibabel as nib
+
+    from tspo_bidsapp.interfaces.anat import DetectLesions
+
+    affine = phantom["anat"].affine
+    paths = {}
+    for key in ("dseg", "posterior", "flair", "t1w", "t2w"):
+        paths[key] = str(tmp_path / f"{key}.nii.gz")
+        nib.save(nib.Nifti1Image(np.asarray(phantom[key]), affine), paths[key])
+    res = DetectLesions(
+        dseg=paths["dseg"], lesion_probseg=paths["posterior"], flair=paths["flair"],
+        t1w=paths["t1w"], t2w=paths["t2w"],
+    ).run(cwd=str(tmp_path))  # fmt: skip
+    mask = np.asarray(nib.load(res.outputs.lesion_mask).dataobj) > 0
+    rep = lesion_report(mask, phantom["ids"] > 0, ZOOMS)
+    assert rep["by_size"][">=0.05mL"]["tpr"] >= 0.9 and rep["n_false_positive"] <= 1
+    record = json.loads(open(res.outputs.out_report).read())
+    assert record["used_t2w"] is True
+    assert record["lesion_ml"] == pytest.approx(mask.sum() * VOX**3 / 1000)
+
+
+def test_workflow_and_cli_choose_the_detection_method():
+    from tspo_bidsapp.cli.parser import build_parser
+    from tspo_bidsapp.workflows.anat import init_anat_wf
+
+    wf = init_anat_wf(subject="01", has_flair=True, has_t2w=True)
+    assert "detect_lesions" in wf.list_node_names()
+    edge = wf._graph.get_edge_data(wf.get_node("inputnode"), wf.get_node("detect_lesions"))
+    assert ("t2w", "t2w") in edge["connect"]
+    plain = init_anat_wf(subject="01", has_flair=True, lesion_detection="samseg")
+    assert "detect_lesions" not in plain.list_node_names()
+    assert "detect_lesions" not in init_anat_wf(subject="01", has_flair=False).list_node_names()
+    with pytest.raises(ValueError, match="lesion_detection"):
+        init_anat_wf(subject="01", lesion_detection="lst")
+    opts = build_parser().parse_args(["bids", "out", "participant", "--lesion-detection", "samseg"])
+    assert opts.lesion_detection == "samseg"
+    assert build_parser().parse_args(["bids", "out", "participant"]).lesion_detection == (
+        "samseg+flair"
+    )

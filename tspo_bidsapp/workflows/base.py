@@ -59,6 +59,7 @@ def init_single_subject_wf(*, config: Config, subject: SubjectData) -> Workflow:
         output_dir=str(config.output_dir),
         region_params=RegionParams(min_lesion_volume_mm3=config.min_lesion_volume_mm3),
         lesion_threshold=config.lesion_threshold,
+        lesion_detection=config.lesion_detection,
     )
     tspoms_masks = Node(TSPOMSMasks(), name="tspoms_masks")
     workflow.connect([
