@@ -39,7 +39,7 @@ class DetectParams:
     seed_posterior: float = 0.3  #: SAMSEG posterior of a confident seed (SAMSEG's own threshold)
     grow_posterior: float = 0.1  #: posterior that lets a lesion grow regardless of FLAIR
     seed_z: float = 4.0  #: FLAIR z-score of a FLAIR-only seed
-    grow_z: float = 2.5  #: FLAIR z-score a voxel needs to join a lesion
+    grow_z: float = 3.0  #: FLAIR z-score a voxel needs to join a lesion
     t2_z: float = 1.5  #: T2w z-score a FLAIR-only seed needs (when T2w is given)
     t1_z_max: float = 1.0  #: FLAIR-only seeds must not be T1w-hyperintense beyond this z
     margin_mm: float = 2.0  #: FLAIR-only seeds keep this distance from cortex, CSF, choroid plexus
