@@ -51,25 +51,23 @@ def test_detection_by_size_counts_each_bin():
 @pytest.fixture(scope="module")
 def phantom():
     from tspo_bidsapp.synthetic.anatomy import build_anatomy
-    from tspo_bidsapp.synthetic.derivatives import truth_to_freesurfer
     from tspo_bidsapp.synthetic.lesions import plant_lesions
-    from tspo_bidsapp.synthetic.ms_mri import phantom_lesion_specs, synth_ms_contrasts
+    from tspo_bidsapp.synthetic.ms_mri import (
+        emulated_samseg,
+        phantom_lesion_specs,
+        synth_ms_contrasts,
+    )
 
     rng = np.random.default_rng(7)
     anat = build_anatomy(VOX)
     labels, ids, _ = plant_lesions(anat, phantom_lesion_specs(rng, 20), rng)
     images = synth_ms_contrasts(anat, labels, ids, rng)
-    dseg = truth_to_freesurfer(labels, anat.affine)
-    volume_ml = np.bincount(ids.ravel()) * VOX**3 / 1000.0
-    large = (ids > 0) & (volume_ml[ids] > 0.2)
-    dseg[(ids > 0) & ~large] = 2  # SAMSEG misses the small lesions: they look like WM
-    posterior = np.where(large, 0.9, 0.0).astype(np.float32)
+    dseg, posterior = emulated_samseg(labels, ids, anat.affine, found_above_ml=0.2)
     return dict(anat=anat, labels=labels, ids=ids, dseg=dseg, posterior=posterior, **images)
 
 
 def test_flair_zscore_is_standard_in_nawm_despite_bias(phantom):
-    nawm = (phantom["dseg"] == 2) | (phantom["dseg"] == 41)
-    nawm &= phantom["ids"] == 0
+    nawm = L.in_labels(phantom["dseg"], L.CEREBRAL_WM) & (phantom["ids"] == 0)
     z = nawm_zscore(phantom["flair"], nawm, ZOOMS, 10.0)
     assert abs(float(np.median(z[nawm]))) < 0.05
     assert 0.8 < float(np.percentile(z[nawm], 84) - np.median(z[nawm])) < 1.25
@@ -100,8 +98,7 @@ def test_no_lesions_found_in_a_lesion_free_brain(phantom):
     rng = np.random.default_rng(11)
     anat = phantom["anat"]
     images = synth_ms_contrasts(anat, anat.labels, np.zeros(anat.shape, np.int64), rng)
-    dseg = np.where(phantom["dseg"] == 99, 2, phantom["dseg"])
-    dseg[phantom["ids"] > 0] = 2
+    dseg = np.where(phantom["ids"] > 0, 2, phantom["dseg"])
     mask = detect_lesions(
         dseg, np.zeros(anat.shape, np.float32), images["flair"], ZOOMS,
         t1w=images["t1w"], t2w=images["t2w"],
@@ -111,7 +108,7 @@ def test_no_lesions_found_in_a_lesion_free_brain(phantom):
 
 def test_t2w_vetoes_a_flair_only_hyperintensity(phantom):
     """A FLAIR-bright spot that is not T2w-bright (e.g. an artefact) is kept only without T2w."""
-    wm = phantom["dseg"] == 2
+    wm = L.in_labels(phantom["dseg"], L.CEREBRAL_WM)
     deep = ndimage.distance_transform_edt(wm) * VOX > 8.0
     deep &= ndimage.distance_transform_edt(phantom["ids"] == 0) * VOX > 10.0
     centre = np.argwhere(deep)[len(np.argwhere(deep)) // 2]

@@ -93,3 +93,22 @@ def synth_ms_contrasts(
             image = rician(image, NOISE[name] * 1000.0, rng) * anatomy.brain
         out[name] = image.astype(np.float32)
     return out
+
+
+def emulated_samseg(
+    labels: np.ndarray, lesion_ids: np.ndarray, affine: np.ndarray, found_above_ml: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """(dseg, lesion posterior) as SAMSEG would give them if it found exactly the lesions larger
+    than ``found_above_ml`` (posterior 0.9, label 99) and saw the others as WM."""
+    from tspo_bidsapp.synthetic.derivatives import truth_to_freesurfer
+
+    dseg = truth_to_freesurfer(labels, affine)
+    voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+    volume_ml = np.bincount(lesion_ids.ravel()) * voxel_ml
+    found = (lesion_ids > 0) & (volume_ml[lesion_ids] > found_above_ml)
+    x_mm = affine[0, 0] * np.arange(labels.shape[0]) + affine[0, 3]  # axis-aligned grid
+    right = np.broadcast_to((x_mm >= 0)[:, None, None], labels.shape)
+    missed = (lesion_ids > 0) & ~found
+    dseg[missed & right] = 41  # right / left cerebral WM
+    dseg[missed & ~right] = 2
+    return dseg, np.where(found, 0.9, 0.0).astype(np.float32)
