@@ -119,9 +119,10 @@ def detect_lesions(
     for name, img in (("posterior", posterior), ("flair", flair), ("t1w", t1w), ("t2w", t2w)):
         if img is not None and np.shape(img) != dseg.shape:
             raise ValueError(f"{name} shape {np.shape(img)} != dseg shape {dseg.shape}")
-    wm = L.in_labels(dseg, L.CEREBRAL_WM) | L.in_labels(dseg, L.LESION)
-    nawm = wm & ~ndimage.binary_dilation(posterior >= params.grow_posterior, iterations=2)
-    nawm &= ~L.in_labels(dseg, L.LESION)
+    samseg_label = L.in_labels(dseg, L.LESION)
+    wm = L.in_labels(dseg, L.CEREBRAL_WM) | samseg_label
+    nawm = wm & ~samseg_label
+    nawm &= ~ndimage.binary_dilation(posterior >= params.grow_posterior, iterations=2)
     if nawm.sum() < 100:
         raise ValueError("too little normal-appearing white matter to normalise FLAIR")
     z_flair = nawm_zscore(np.asarray(flair, np.float32), nawm, zooms, params.nawm_sigma_mm)
@@ -142,7 +143,7 @@ def detect_lesions(
     if t2w is not None:
         z_t2 = nawm_zscore(np.asarray(t2w, np.float32), nawm_core, zooms, params.nawm_sigma_mm)
         flair_seed &= z_t2 >= params.t2_z
-    samseg_seed = (posterior >= params.seed_posterior) | L.in_labels(dseg, L.LESION)
+    samseg_seed = (wm & (posterior >= params.seed_posterior)) | samseg_label
 
     grow = wm & ((z_flair >= params.grow_z) | (posterior >= params.grow_posterior))
     grow |= samseg_seed | flair_seed
