@@ -97,12 +97,18 @@ def test_samseg_whole_brain_volumes_on_synthetic(synthetic_samseg):
     assert np.median(t1[L.in_labels(dseg, L.CEREBRAL_WM)]) == pytest.approx(110, rel=0.05)
 
 
-@pytest.mark.slow
-def test_samseg_on_real_ms_patient(shared_data, request):
-    """Patient 26 of Lesjak et al. 2018 (expert consensus mask, 8.2 mL, 19 lesions)."""
+@pytest.fixture(scope="session")
+def ms26_samseg(shared_data, request):
+    """Patient 26 of Lesjak et al. 2018: its folder and the (cached) SAMSEG lesion-mode run."""
     folder = shared_data / MS26
     cache = Path(request.config.cache.mkdir("tspo_samseg"))
-    out = cached_samseg(cache, folder / MS26_T1, folder / MS26_FLAIR)
+    return folder, cached_samseg(cache, folder / MS26_T1, folder / MS26_FLAIR)
+
+
+@pytest.mark.slow
+def test_samseg_on_real_ms_patient(ms26_samseg):
+    """Patient 26 of Lesjak et al. 2018 (expert consensus mask, 8.2 mL, 19 lesions)."""
+    folder, out = ms26_samseg
     seg = nib.load(out.dseg)
     gold = np.asarray(nib.load(folder / MS26_GOLD).dataobj) > 0
     agree = lesion_agreement(np.asarray(seg.dataobj) == 99, gold, seg.header.get_zooms()[:3])
@@ -115,14 +121,12 @@ def test_samseg_on_real_ms_patient(shared_data, request):
 
 
 @pytest.mark.slow
-def test_flair_stage_on_real_ms_patient(shared_data, request):
+def test_flair_stage_on_real_ms_patient(ms26_samseg):
     """The samseg+flair stage on patient 26 against the expert mask, per lesion size."""
     from tspo_bidsapp.anat.lesion_detect import detect_lesions
     from tspo_bidsapp.anat.metrics import lesion_report
 
-    folder = shared_data / MS26
-    cache = Path(request.config.cache.mkdir("tspo_samseg"))
-    out = cached_samseg(cache, folder / MS26_T1, folder / MS26_FLAIR)
+    folder, out = ms26_samseg
     seg = nib.load(out.dseg)
     zooms = seg.header.get_zooms()[:3]
 
