@@ -73,6 +73,7 @@ def make_dataset(root: Path, *, flair: bool = True, meta: dict | None = None) ->
     write_anat(root / "sub-01/ses-base/anat/sub-01_ses-base_T1w.nii.gz")
     if flair:
         write_anat(root / "sub-01/ses-base/anat/sub-01_ses-base_FLAIR.nii.gz")
+        write_anat(root / "sub-01/ses-base/anat/sub-01_ses-base_T2w.nii.gz")
     write_pet(
         root / "sub-01/ses-base/pet/sub-01_ses-base_trc-PBR28_pet.nii.gz", 6, meta or pet_sidecar()
     )
@@ -101,6 +102,7 @@ def test_collect_good_dataset(tmp_path):
     assert sub1.t1w.name == "sub-01_ses-base_T1w.nii.gz"
     assert sub1.flair.name == "sub-01_ses-base_FLAIR.nii.gz"
     assert sub2.flair is None
+    assert sub1.t2w.name == "sub-01_ses-base_T2w.nii.gz" and sub2.t2w is None
     assert sub1.sessions == ("base",)
     (run,) = sub1.pet_runs
     assert run.entities == {"sub": "01", "ses": "base", "trc": "PBR28"}

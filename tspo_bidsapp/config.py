@@ -63,6 +63,7 @@ class Config:
     derivatives: tuple[Path, ...] = ()  # precomputed lesion masks / segmentations
     min_lesion_volume_mm3: float = 10.0  # smaller lesion components are dropped (mm^3)
     lesion_threshold: float = 0.3  # SAMSEG lesion posterior threshold
+    lesion_detection: str = "samseg+flair"  # "samseg" or "samseg+flair" (anat.lesion_detect)
     # quantification
     ref_region: str = "cerebellum"  # "cerebellum" or "svca"
     svca_classes: Path | None = (

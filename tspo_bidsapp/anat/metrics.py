@@ -83,3 +83,55 @@ def detected_lesions(
     hit = set(np.unique(ref_ids[np.asarray(pred, bool) & (ref_ids > 0)]).tolist())
     big = ids[diam >= min_diameter_mm]
     return [int(i) for i in big if i in hit], [int(i) for i in big if i not in hit]
+
+
+#: Lesion-size bins (mL) of the lesion-wise detection rate: < 0.05, 0.05-0.2, > 0.2 mL.
+SIZE_BINS_ML = (0.05, 0.2)
+
+
+def size_bin_names(edges_ml: tuple[float, ...] = SIZE_BINS_ML) -> list[str]:
+    """Names of the bins ``< e0``, ``e0-e1``, ..., ``> eN`` (mL)."""
+    names = [f"<{edges_ml[0]:g}mL"]
+    names += [f"{a:g}-{b:g}mL" for a, b in zip(edges_ml[:-1], edges_ml[1:], strict=True)]
+    return names + [f">{edges_ml[-1]:g}mL"]
+
+
+def detection_by_size(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    zooms: tuple[float, float, float],
+    *,
+    edges_ml: tuple[float, ...] = SIZE_BINS_ML,
+    connectivity: int = 26,
+) -> dict[str, dict[str, float]]:
+    """Lesion-wise true-positive rate of reference lesions per volume bin (any-overlap criterion).
+
+    Returns ``{bin: {"n_reference", "n_detected", "tpr"}}`` plus a ``">=e0"`` entry pooling every
+    lesion of at least the first edge (the clinically countable lesions); ``tpr`` is NaN for an
+    empty bin.
+    """
+    pred = np.asarray(pred, bool)
+    ref_lab, n_ref = _components(np.asarray(ref, bool), connectivity)
+    voxel_ml = float(np.prod(zooms)) / 1000.0
+    volume = np.bincount(ref_lab.ravel(), minlength=n_ref + 1)[1:] * voxel_ml
+    hit = np.zeros(n_ref + 1, bool)
+    hit[np.unique(ref_lab[pred & (ref_lab > 0)])] = True
+    hit = hit[1:]
+    which = np.digitize(volume, edges_ml)  # 0: < e0, ..., len(edges): > e_last
+    groups = {name: which == k for k, name in enumerate(size_bin_names(edges_ml))}
+    groups[f">={edges_ml[0]:g}mL"] = volume >= edges_ml[0]
+    out = {}
+    for name, members in groups.items():
+        n, d = int(members.sum()), int(hit[members].sum())
+        out[name] = {"n_reference": n, "n_detected": d, "tpr": d / n if n else float("nan")}
+    return out
+
+
+def lesion_report(
+    pred: np.ndarray, ref: np.ndarray, zooms: tuple[float, float, float], *, connectivity: int = 26
+) -> dict:
+    """Dice, lesion-wise sensitivity/precision, false-positive lesions, volume error and the
+    per-size-bin detection rate of ``pred`` against ``ref`` (one flat-ish dict)."""
+    report = lesion_agreement(pred, ref, zooms, connectivity=connectivity).as_dict()
+    report["by_size"] = detection_by_size(pred, ref, zooms, connectivity=connectivity)
+    return report

@@ -33,6 +33,7 @@ class SamsegOutputs:
     out_dir: str
     dseg: str  #: FreeSurfer-labelled segmentation (99 = lesion in lesion mode)
     t1w_preproc: str  #: bias-corrected T1w (SAMSEG scales WM to 110)
+    flair_preproc: str | None  #: bias-corrected FLAIR (lesion mode)
     brain_mask: str
     lesion_probseg: str | None  #: lesion posterior (lesion mode)
     lesion_probseg_noshape: str | None  #: lesion posterior without the shape model (diagnostic)
@@ -165,6 +166,12 @@ def collect_samseg_outputs(
     t1 = _mgz_to_nifti(
         out_dir / "T1w_bias_corrected.mgz", out_dir / "tspo_T1w_preproc.nii.gz", np.float32
     )
+    flair = out_dir / "FLAIR_bias_corrected.mgz"
+    flair_nii = (
+        _mgz_to_nifti(flair, out_dir / "tspo_FLAIR_preproc.nii.gz", np.float32)
+        if flair.exists()
+        else None
+    )
     prob = out_dir / "posteriors" / "Lesions.mgz"
     prob_nii = (
         _mgz_to_nifti(prob, out_dir / "tspo_lesion_probseg.nii.gz", np.float32)
@@ -181,6 +188,7 @@ def collect_samseg_outputs(
         out_dir=str(out_dir),
         dseg=str(dseg),
         t1w_preproc=str(t1),
+        flair_preproc=str(flair_nii) if flair_nii else None,
         brain_mask=str(mask_path),
         lesion_probseg=str(prob_nii) if prob_nii else None,
         lesion_probseg_noshape=str(noshape_nii) if noshape_nii else None,

@@ -18,6 +18,8 @@ import numpy as np
 import yaml
 
 from tspo_bidsapp import __version__
+from tspo_bidsapp.anat.lesion_detect import DEFAULT_METHOD as DEFAULT_LESION_METHOD
+from tspo_bidsapp.anat.lesion_detect import METHODS as LESION_METHODS
 from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
 from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
@@ -163,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     anat.add_argument(
         "--lesion-threshold", dest="lesion_threshold", type=float, default=0.3, metavar="P",
         help="SAMSEG lesion posterior threshold (0-1)",
+    )  # fmt: skip
+    anat.add_argument(
+        "--lesion-detection", dest="lesion_detection", choices=LESION_METHODS,
+        default=DEFAULT_LESION_METHOD,
+        help="'samseg': SAMSEG's lesion label alone; 'samseg+flair': plus small FLAIR-"
+        "hyperintense WM lesions grown from SAMSEG's posterior and FLAIR seeds (default)",
     )  # fmt: skip
     quant = parser.add_argument_group("quantification")
     quant.add_argument("--ref-region", dest="ref_region", default="cerebellum",
@@ -371,6 +379,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "hmc": not opts.hmc_off, "hmc_start_time_s": opts.hmc_start_time,
         "fd_threshold_mm": opts.fd_threshold, "derivatives": tuple(derivatives),
         "min_lesion_volume_mm3": opts.min_lesion_size, "lesion_threshold": opts.lesion_threshold,
+        "lesion_detection": opts.lesion_detection,
         "ref_region": opts.ref_region, "svca_classes": svca, "models": tuple(models),
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
         "active_threshold": threshold, "active_threshold_file": threshold_file,

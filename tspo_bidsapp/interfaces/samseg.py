@@ -29,6 +29,7 @@ class _SamsegInputSpec(BaseInterfaceInputSpec):
 
 class _SamsegOutputSpec(TraitedSpec):
     t1w_preproc = File(exists=True, desc="bias-corrected T1w")
+    flair_preproc = File(desc="bias-corrected FLAIR; lesion mode only")
     brain_mask = File(exists=True, desc="brain mask (SAMSEG brain labels)")
     dseg = File(exists=True, desc="whole-brain FreeSurfer-labelled segmentation")
     dseg_tsv = File(exists=True, desc="index/name table of dseg")
@@ -76,4 +77,5 @@ class Samseg(SimpleInterface):
             nib.save(nib.Nifti1Image(mask.astype(np.uint8), seg.affine), str(path))
             self._results["lesion_mask"] = str(path)
             self._results["lesion_probseg"] = out.lesion_probseg
+            self._results["flair_preproc"] = out.flair_preproc
         return runtime

@@ -60,6 +60,7 @@ class SubjectData:
     pet_runs: tuple[PetRun, ...]
     participant: ParticipantInfo | None = None
     warnings: tuple[str, ...] = field(default=())
+    t2w: Path | None = None  #: optional; sharpens lesion detection (anat.lesion_detect)
 
     @property
     def sessions(self) -> tuple[str, ...]:
@@ -222,6 +223,7 @@ def collect_data(
         )
         t1w, all_t1w = _first_anat(layout, label, "T1w", sessions)
         flair, _ = _first_anat(layout, label, "FLAIR", sessions)
+        t2w, _ = _first_anat(layout, label, "T2w", sessions)
         notes: list[str] = []
         if t1w is None:
             errors.append(
@@ -271,7 +273,9 @@ def collect_data(
             notes += genotype_warnings(info, sidecar.tracer)
             runs.append(PetRun(pet_file, sidecar.path, entities, sidecar, n_frames))
         if runs and t1w is not None:
-            subjects.append(SubjectData(label, t1w, flair, tuple(runs), info, tuple(notes)))
+            subjects.append(
+                SubjectData(label, t1w, flair, tuple(runs), info, tuple(notes), t2w=t2w)
+            )
         warnings += notes
     if errors:
         raise InputProblems(errors)

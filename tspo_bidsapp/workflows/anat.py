@@ -1,6 +1,8 @@
 """Anatomical workflow: whole-brain + MS-lesion segmentation and the TSPO-MS region set.
 
-Default: SAMSEG on T1w + FLAIR in lesion mode. Segmentations and lesion masks found in
+Default: SAMSEG on T1w + FLAIR in lesion mode, then a FLAIR-hyperintensity stage that adds the
+small lesions SAMSEG misses (``lesion_detection="samseg+flair"``; SAMSEG's own lesion mask is kept
+as ``desc-samseg``). Segmentations and lesion masks found in
 ``--derivatives`` directories replace the computed ones (decided when the workflow is built); the
 sidecars of the stored outputs and the ``sources`` report say which was used.
 """
@@ -12,11 +14,13 @@ import logging
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from tspo_bidsapp.anat.lesion_detect import DEFAULT_METHOD, METHODS
 from tspo_bidsapp.anat.regions import DEFAULT_REGION_PARAMS, RegionParams
 from tspo_bidsapp.anat.samseg import DEFAULT_LESION_THRESHOLD, DEFAULT_SEED
 from tspo_bidsapp.anat.supplied import SuppliedAnat, find_supplied
 from tspo_bidsapp.interfaces.anat import (
     AnatSourcesReport,
+    DetectLesions,
     EmptyLesionMask,
     ImportLesionMask,
     ImportSegmentation,
@@ -30,10 +34,13 @@ LOGGER = logging.getLogger("tspo_bidsapp.anat")
 OUTPUT_FIELDS = [
     "t1w_preproc", "brain_mask", "dseg", "dseg_tsv", "lesion_mask", "lesion_probseg",
     "lesion_ids", "lesion_tsv", "tspoms_dseg", "tspoms_tsv", "morph_tsv", "sources_report",
+    "samseg_lesion_mask",
 ]  # fmt: skip
 
 
-def anat_sources(supplied: SuppliedAnat, *, has_flair: bool) -> tuple[dict, list[str]]:
+def anat_sources(
+    supplied: SuppliedAnat, *, has_flair: bool, lesion_detection: str = DEFAULT_METHOD
+) -> tuple[dict, list[str]]:
     """Which segmentation and lesion mask the workflow uses, and the warnings that go with it."""
     warnings: list[str] = []
     mode = "T1w+FLAIR, lesion mode" if has_flair else "T1w only"
@@ -43,6 +50,11 @@ def anat_sources(supplied: SuppliedAnat, *, has_flair: bool) -> tuple[dict, list
         seg = f"computed: SAMSEG ({mode})"
     if supplied.lesion_mask is not None:
         lesion = f"supplied: {supplied.lesion_mask}"
+    elif has_flair and lesion_detection == "samseg+flair":
+        lesion = (
+            "computed: SAMSEG lesion mode (T1w+FLAIR) + FLAIR hyperintensity in WM "
+            "(lesion_detection samseg+flair)"
+        )
     elif has_flair:
         lesion = "computed: SAMSEG lesion mode (T1w+FLAIR, FLAIR hyperintense)"
     else:
@@ -67,22 +79,30 @@ def init_anat_wf(
     region_params: RegionParams = DEFAULT_REGION_PARAMS,
     lesion_threshold: float = DEFAULT_LESION_THRESHOLD,
     seed: int = DEFAULT_SEED,
+    lesion_detection: str = DEFAULT_METHOD,
+    has_t2w: bool = False,
     name: str = "anat_wf",
 ) -> pe.Workflow:
     """Build the anatomical workflow of one subject/session.
 
-    Inputs: ``inputnode.t1w`` and (when ``has_flair``) ``inputnode.flair`` on the T1w grid.
+    Inputs: ``inputnode.t1w`` and (when ``has_flair``) ``inputnode.flair`` on the T1w grid;
+    ``inputnode.t2w`` (when ``has_t2w``, T1w space) sharpens the FLAIR stage of ``lesion_detection``
+    (one of :data:`~tspo_bidsapp.anat.lesion_detect.METHODS`).
     SAMSEG runs unless a supplied segmentation and (with FLAIR) a supplied lesion mask make it
     unnecessary. Outputs are in T1w space; with ``output_dir`` they are stored as BIDS-Derivatives.
     """
+    if lesion_detection not in METHODS:
+        raise ValueError(f"lesion_detection must be one of {METHODS}, got {lesion_detection!r}")
     supplied = find_supplied(list(derivatives), subject, session) if derivatives else SuppliedAnat()
-    sources, warnings = anat_sources(supplied, has_flair=has_flair)
+    sources, warnings = anat_sources(
+        supplied, has_flair=has_flair, lesion_detection=lesion_detection
+    )
     for text in warnings:
         LOGGER.warning("sub-%s: %s", subject, text)
     run_samseg = supplied.dseg is None or (has_flair and supplied.lesion_mask is None)
 
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w", "flair"]), name="inputnode")
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w", "flair", "t2w"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=OUTPUT_FIELDS), name="outputnode")
 
     tspoms = pe.Node(
@@ -154,6 +174,20 @@ def init_anat_wf(
             (inputnode, import_lesion, [("t1w", "reference")]),
             (import_lesion, tspoms, [("lesion_mask", "lesion_mask")]),
         ])  # fmt: skip
+    elif has_flair and lesion_detection == "samseg+flair":
+        detect = pe.Node(DetectLesions(), name="detect_lesions")
+        workflow.connect([
+            (samseg, detect, [
+                ("dseg", "dseg"), ("lesion_probseg", "lesion_probseg"),
+                ("flair_preproc", "flair"), ("t1w_preproc", "t1w"),
+            ]),
+            (detect, tspoms, [("lesion_mask", "lesion_mask")]),
+            (samseg, outputnode, [
+                ("lesion_probseg", "lesion_probseg"), ("lesion_mask", "samseg_lesion_mask"),
+            ]),
+        ])  # fmt: skip
+        if has_t2w:
+            workflow.connect([(inputnode, detect, [("t2w", "t2w")])])
     elif has_flair:
         workflow.connect([
             (samseg, tspoms, [("lesion_mask", "lesion_mask")]),
@@ -168,13 +202,17 @@ def init_anat_wf(
 
     if output_dir:
         lesion_probseg = has_flair and supplied.lesion_mask is None
-        _connect_datasinks(workflow, output_dir, sources, lesion_probseg=lesion_probseg)
+        _connect_datasinks(
+            workflow, output_dir, sources, lesion_probseg=lesion_probseg,
+            samseg_mask=lesion_probseg and lesion_detection == "samseg+flair",
+        )  # fmt: skip
     return workflow
 
 
 def _connect_datasinks(
-    workflow: pe.Workflow, output_dir: str, sources: dict, *, lesion_probseg: bool
-) -> None:
+    workflow: pe.Workflow, output_dir: str, sources: dict, *, lesion_probseg: bool,
+    samseg_mask: bool = False,
+) -> None:  # fmt: skip
     """Store the outputs under ``OUTPUT_DIR/sub-<p>/[ses-<s>/]anat/``."""
     from tspo_bidsapp.interfaces.bids import DerivativesDataSink
 
@@ -204,6 +242,12 @@ def _connect_datasinks(
                 lesion_meta,
             )
         )
+    if samseg_mask:  # SAMSEG's own lesion label, kept for comparison
+        specs.append((
+            "ds_samseg_lesion_mask", "samseg_lesion_mask",
+            dict(label="lesion", desc="samseg", suffix="mask"),
+            {"LesionMaskSource": "computed: SAMSEG lesion mode alone (label 99)"},
+        ))  # fmt: skip
     for node_name, field, entities, meta in specs:
         sink = DerivativesDataSink(base_directory=output_dir, datatype="anat", **entities)
         if meta is not None:

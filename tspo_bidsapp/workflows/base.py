@@ -48,10 +48,12 @@ def init_single_subject_wf(*, config: Config, subject: SubjectData) -> Workflow:
     from tspo_bidsapp.workflows.anat import init_anat_wf
 
     workflow = Workflow(name=f"sub_{subject.label}_wf")
-    inputnode = Node(IdentityInterface(fields=["t1w", "flair"]), name="inputnode")
+    inputnode = Node(IdentityInterface(fields=["t1w", "flair", "t2w"]), name="inputnode")
     inputnode.inputs.t1w = str(subject.t1w)
     if subject.flair is not None:
         inputnode.inputs.flair = str(subject.flair)
+    if subject.t2w is not None:
+        inputnode.inputs.t2w = str(subject.t2w)
     anat_wf = init_anat_wf(
         subject=subject.label,
         has_flair=subject.flair is not None,
@@ -60,10 +62,13 @@ def init_single_subject_wf(*, config: Config, subject: SubjectData) -> Workflow:
         output_dir=str(config.output_dir),
         region_params=RegionParams(min_lesion_volume_mm3=config.min_lesion_volume_mm3),
         lesion_threshold=config.lesion_threshold,
+        lesion_detection=config.lesion_detection,
+        has_t2w=subject.t2w is not None,
     )
     tspoms_masks = Node(TSPOMSMasks(), name="tspoms_masks")
     workflow.connect([
-        (inputnode, anat_wf, [("t1w", "inputnode.t1w"), ("flair", "inputnode.flair")]),
+        (inputnode, anat_wf, [("t1w", "inputnode.t1w"), ("flair", "inputnode.flair"),
+                              ("t2w", "inputnode.t2w")]),
         (anat_wf, tspoms_masks, [("outputnode.tspoms_dseg", "dseg_file"),
                                  ("outputnode.tspoms_tsv", "dseg_tsv")]),
     ])  # fmt: skip
