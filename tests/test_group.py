@@ -335,3 +335,21 @@ def test_report_written(results):
     group_dir, _ = results
     text = (group_dir / "report.html").read_text()
     assert "data:image/png;base64" in text and "SPMS-HC" in text
+
+
+def test_flagged_fits_left_out_of_statistics(results):
+    """A failed fit (absurd NAWM DVR, flagged) must not move the group effect unless asked."""
+    from tspo_bidsapp.group.analysis import statistics
+
+    _, tables = results
+    long = tables["long"].copy()
+    bad = (long["participant_id"] == "sub-22") & (long["region"] == "NAWM")
+    long.loc[bad & (long["measure"] == "DVR"), "value"] = 5.0
+    long["fit_quality"] = np.where(bad, "k2-near-zero", "ok")
+    kept = _row(statistics(long, GroupOptions()), "NAWM", "SPMS-HC")
+    assert kept["n_a"] + kept["n_b"] == 19  # sub-22 left out
+    assert kept["estimate"] == pytest.approx(SPMS_NAWM, abs=3 * NOISE * np.sqrt(2 / 9))
+    forced = _row(statistics(long, GroupOptions(include_flagged=True)), "NAWM", "SPMS-HC")
+    assert forced["n_a"] + forced["n_b"] == 20 and forced["estimate"] > SPMS_NAWM + 0.2
+    study = tables["study"]
+    assert "flagged_regions" in study.columns

@@ -75,6 +75,7 @@ class Config:
     min_group_size: int = 3  # smaller groups are not tested
     lesion_match_mm: float = 5.0  # lesion matching across sessions (centre distance, mm)
     group_voxelwise: bool = False  # MNI normalisation + voxel-wise second-level models
+    group_include_flagged: bool = False  # keep fits whose fit_quality is not "ok" in statistics
 
     def __post_init__(self) -> None:
         for name in (

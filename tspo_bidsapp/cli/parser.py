@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-voxelwise", dest="group_voxelwise", action="store_true",
         help="also normalise to MNI152 (ANTsPy SyN) and run voxel-wise second-level models",
     )  # fmt: skip
+    group.add_argument(
+        "--group-include-flagged", dest="group_include_flagged", action="store_true",
+        help="keep regional values whose fit_quality is not 'ok' in the group statistics",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tspo-bidsapp {__version__}")
     parser.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log (-vv)"
@@ -336,6 +340,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,
         "group_voxelwise": opts.group_voxelwise,
+        "group_include_flagged": opts.group_include_flagged,
     }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from tspo_bidsapp.group.tables import (
     study_table,
 )
 from tspo_bidsapp.io.participants import ParticipantInfo
+from tspo_bidsapp.quant.quality import is_flagged
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
 FAMILY = ("tracer", "model", "ref")
@@ -50,6 +51,7 @@ class GroupOptions:
     tracer_label: tuple[str, ...] = ()
     work_dir: Path | None = None
     threads: int = 1
+    include_flagged: bool = False  # keep regional values whose fit_quality is not "ok"
 
     @classmethod
     def from_config(cls, config) -> GroupOptions:
@@ -64,6 +66,7 @@ class GroupOptions:
             tracer_label=tuple(getattr(config, "tracer_label", ())),
             work_dir=getattr(config, "work_dir", None),
             threads=int(getattr(config, "omp_nthreads", 1)),
+            include_flagged=bool(getattr(config, "group_include_flagged", False)),
         )
 
 
@@ -100,6 +103,12 @@ def statistics(long: pd.DataFrame, options: GroupOptions) -> pd.DataFrame:
     for key, part in base.groupby(list(FAMILY), sort=True):
         measure = primary_measure(key[1])
         data = part[(part["measure"] == measure) & ~part["excluded"].astype(bool)]
+        if not options.include_flagged and "fit_quality" in data.columns:
+            flagged = is_flagged(data["fit_quality"])
+            if flagged.any():
+                LOGGER.info("group statistics %s: %d flagged regional value(s) left out "
+                            "(--group-include-flagged keeps them)", "/".join(key), flagged.sum())  # fmt: skip
+            data = data[~flagged]
         dropped = part.loc[part["excluded"].astype(bool), "participant_id"].unique()
         if len(dropped):
             LOGGER.info("group statistics %s: excluded %s", "/".join(key), ", ".join(dropped))

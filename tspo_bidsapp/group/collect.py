@@ -19,6 +19,7 @@ import pandas as pd
 
 from tspo_bidsapp.exitcodes import InvalidBIDSError
 from tspo_bidsapp.quant.phenotypes import phenotype_summary
+from tspo_bidsapp.quant.quality import is_flagged
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
 RUN_KEYS = ("participant_id", "session", "tracer", "rec", "run")
@@ -178,6 +179,9 @@ def add_deep_gm(regional: pd.DataFrame) -> pd.DataFrame:
             continue
         row = dict(zip(FIT_KEYS, key, strict=True))
         row.update(region="deep-GM", volume_ml=float(vol.sum()), derived=True)
+        if "fit_quality" in part.columns:
+            bad = part.loc[is_flagged(part["fit_quality"]), "region"]
+            row["fit_quality"] = "ok" if bad.empty else "from-flagged:" + "+".join(bad)
         for m in MEASURES:
             if m in part.columns:
                 vals = part[m].to_numpy(float)

@@ -26,6 +26,7 @@ from tspo_bidsapp.kinetics import (
 from tspo_bidsapp.kinetics.frames import InterpolatedReference, frame_weights
 from tspo_bidsapp.kinetics.kinpar import KineticResult, aic
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.quality import assess_fits
 
 MODELS = ("SRTM", "SRTM2", "Logan", "MRTM2", "SUVR")
 
@@ -105,6 +106,7 @@ def fit_regions(
             ]
     if "SRTM" not in settings.models:
         out.pop("SRTM", None)
+    assess_fits(out, start, end, ref_tac, tacs)
     return out, info
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.quant.quality import is_flagged
 from tspo_bidsapp.reports import figures as F
 from tspo_bidsapp.reports import mosaics as M
 from tspo_bidsapp.reports.collect import Crash, PetRunFiles, sidecar
@@ -258,11 +259,18 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
                     sec.items.append((f"{run.prefix} {tag} largest relative RMS residual",
                                       f"{res[worst]:.3%} ({worst})"))  # fmt: skip
             table = pd.read_csv(kinpar, sep="\t", na_values=["n/a"])
+            table["_flag"] = table.get("edge", False)
+            if "fit_quality" in table.columns:
+                table["_flag"] = is_flagged(table["fit_quality"])
+                bad = table.loc[table["_flag"], "region"].tolist()
+                sec.items.append((f"{run.prefix} {tag} flagged fits",
+                                  f"{len(bad)} of {len(table)}" + (f": {', '.join(bad)}"
+                                                                   if bad else "")))  # fmt: skip
             sec.tables.append(table_from_frame(
                 f"{run.prefix}: {model} regional values (reference '{ref}'; highlighted rows: "
-                "optimum at a parameter bound)", table,
-                ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR", "edge"],
-                flag_col="edge"))  # fmt: skip
+                "fit_quality not ok, left out of group statistics)", table,
+                ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR",
+                 "fit_quality"], flag_col="_flag"))  # fmt: skip
             for meas in ("BPND", "DVR", "SUVR"):
                 maps = run.find(f"space-*_{tag}_meas-{meas}_mimap.nii.gz")
                 if not maps:
