@@ -25,6 +25,8 @@ from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
 from tspo_bidsapp.quant.svca import read_svca_classes
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
 
 _LABEL = re.compile(r"^[a-zA-Z0-9]+$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -133,12 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pet = parser.add_argument_group("PET preprocessing")
     pet.add_argument(
-        "--hmc-start-time", dest="hmc_start_time", type=float, default=120.0, metavar="SEC",
+        "--hmc-start-time", dest="hmc_start_time", type=float, default=DEFAULT_HMC_START_TIME_S,
+        metavar="SEC",
         help="frames starting before this time (seconds) are not motion-corrected",
     )  # fmt: skip
     pet.add_argument("--hmc-off", action="store_true", help="no head-motion correction")
     pet.add_argument(
-        "--fd-threshold", dest="fd_threshold", type=float, default=1.0, metavar="MM",
+        "--fd-threshold", dest="fd_threshold", type=float, default=DEFAULT_FD_THRESHOLD_MM,
+        metavar="MM",
         help="framewise displacement (mm) above which a frame is flagged",
     )  # fmt: skip
     anat = parser.add_argument_group("anatomy")

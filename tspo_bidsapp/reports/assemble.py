@@ -18,10 +18,11 @@ import jinja2
 from tspo_bidsapp import __version__
 from tspo_bidsapp.config import write_text_atomic
 from tspo_bidsapp.interfaces.bids import software_versions, write_bidsignore
+from tspo_bidsapp.io import derivatives as D
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
 from tspo_bidsapp.reports import collect as C
 from tspo_bidsapp.reports import sections as S
-from tspo_bidsapp.reports.figures import FD_THRESHOLD_MM
-from tspo_bidsapp.reports.methods import REFERENCES, methods_paragraphs
+from tspo_bidsapp.reports.methods import REFERENCES, RunFacts, methods_paragraphs
 from tspo_bidsapp.tracers import lookup_tracer
 
 LOGGER = logging.getLogger("tspo_bidsapp.reports")
@@ -31,7 +32,10 @@ TITLES = (
     ("lesions", "Lesions"), ("methods", "Methods"),
 )  # fmt: skip
 OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_label", "nprocs",
-               "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version")  # fmt: skip
+               "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version",
+               "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
+               "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
+               "active_threshold", "active_k")  # fmt: skip
 
 
 class WarningCollector(logging.Handler):
@@ -67,9 +71,9 @@ def _derivative_flags(output_dir: Path, subject: str) -> tuple[list[str], dict]:
             meta = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if "TSPOGenotype" in meta and not summary:
+        if D.GENOTYPE_KEY in meta and not summary:
             summary = meta
-        for key in ("ValidationWarnings", "GenotypeFlags", "Warnings"):
+        for key in D.WARNING_KEYS:
             for text in meta.get(key) or []:
                 found.append(f"{path.name}: {text}")
     return found, summary
@@ -88,7 +92,7 @@ def _summary(sec: S.Section, output_dir: Path, subject: str, cfg: dict, runs) ->
     if not tracers:
         tracers = sorted({p.split("trc-")[1].split("_")[0] for p in (r.prefix for r in runs)
                           if "trc-" in p})  # fmt: skip
-    genotype = row.get("tspo_genotype") or run_meta.get("TSPOGenotype")
+    genotype = row.get("tspo_genotype") or run_meta.get(D.GENOTYPE_KEY)
     genotype = None if genotype in (None, "", "n/a") else genotype
     sensitive = any((t := lookup_tracer(name)) is not None and t.genotype_sensitive
                     for name in tracers)  # fmt: skip
@@ -111,6 +115,22 @@ def _summary(sec: S.Section, output_dir: Path, subject: str, cfg: dict, runs) ->
         ("Options", "; ".join(f"{k}={cfg[k]}" for k in OPTION_KEYS if k in cfg) or "n/a"),
     ]
     return {"tracer": tracers[0] if tracers else None, "frames": frames, "flags": flags + notes}
+
+
+def _run_facts(runs, anat: dict, info: dict, models, refs) -> RunFacts:
+    """What the derivatives record about how they were made (see :class:`RunFacts`)."""
+    seg = C.sidecar(anat.get("tspoms"))
+    kinpars = [p for run in runs for p in run.find(D.KINPAR.tail())]
+    lesions = [p for run in runs for p in run.find(D.LESION_KINPAR.tail())]
+    return RunFacts(
+        tracer=info["tracer"], n_frames=info["frames"], models=list(dict.fromkeys(models)),
+        references=list(dict.fromkeys(refs)), has_flair=anat.get("flair") is not None,
+        segmentation=str(seg.get(D.SEGMENTATION_SOURCE_KEY, "")),
+        lesion_source=str(seg.get(D.LESION_SOURCE_KEY, "")),
+        pvc_gtm=any(D.is_pvc_gtm(C.sidecar(p)) for p in kinpars),
+        phenotype_rule=next((C.sidecar(p).get(D.PHENOTYPE_RULE_KEY) for p in lesions
+                             if C.sidecar(p).get(D.PHENOTYPE_RULE_KEY)), {}),
+    )  # fmt: skip
 
 
 def build_participant_report(
@@ -137,13 +157,13 @@ def build_participant_report(
     runs = C.pet_runs(output_dir, subject)
     fig = S.FigureMaker(output_dir, subject)
     anat = {
-        "t1w": C.anat_file(output_dir, subject, "desc-preproc_T1w.nii.gz"),
-        "brain_mask": C.anat_file(output_dir, subject, "desc-brain_mask.nii.gz"),
-        "lesion_mask": C.anat_file(output_dir, subject, "label-lesion_mask.nii.gz"),
-        "tspoms": C.anat_file(output_dir, subject, "seg-tspoms_dseg.nii.gz"),
-        "morph": C.anat_file(output_dir, subject, "seg-tspoms_morph.tsv"),
-        "lesion_dseg": C.anat_file(output_dir, subject, "desc-lesions_dseg.nii.gz"),
-        "flair": C.anat_file(output_dir, subject, "desc-preproc_FLAIR.nii.gz"),
+        "t1w": C.anat_file(output_dir, subject, D.T1W_PREPROC.tail()),
+        "brain_mask": C.anat_file(output_dir, subject, D.BRAIN_MASK.tail()),
+        "lesion_mask": C.anat_file(output_dir, subject, D.LESION_MASK.tail()),
+        "tspoms": C.anat_file(output_dir, subject, D.TSPOMS_DSEG.tail()),
+        "morph": C.anat_file(output_dir, subject, D.TSPOMS_MORPH.tail()),
+        "lesion_dseg": C.anat_file(output_dir, subject, D.LESION_DSEG.tail()),
+        "flair": None,  # no FLAIR derivative is written: the input FLAIR is shown
     }
     for folder in C.subject_folders(output_dir, subject):
         plain = [p for p in sorted((folder / "anat").glob("*_dseg.nii.gz"))
@@ -154,26 +174,26 @@ def build_participant_report(
         anat["flair"] = raw[0] if raw else None
 
     info = _summary(sections["summary"], output_dir, subject, cfg, runs)
-    flagged = S.motion_section(sections["motion"], runs, fig)
+    fd_threshold = float(cfg.get("fd_threshold_mm", DEFAULT_FD_THRESHOLD_MM))
+    flagged = S.motion_section(sections["motion"], runs, fig, fd_threshold)
     S.coreg_section(sections["coregistration"], runs, fig, anat["t1w"], anat["brain_mask"])
     volumes = S.anatomy_section(sections["anatomy"], fig, subject, anat)
     refs = S.reference_section(sections["reference"], runs, fig, anat["t1w"], volumes)
     models = S.kinetics_section(sections["kinetics"], runs, fig, anat["t1w"])
     has_lesions = S.lesions_section(sections["lesions"], runs, fig, anat["t1w"],
                                     anat["lesion_dseg"])  # fmt: skip
-    paragraphs, cited = methods_paragraphs(
-        tracer=info["tracer"], n_frames=info["frames"], models=list(dict.fromkeys(models)),
-        references=list(dict.fromkeys(refs)), fd_threshold_mm=FD_THRESHOLD_MM,
-        has_flair=anat["flair"] is not None, has_lesions=has_lesions,
-    )  # fmt: skip
+    facts = _run_facts(runs, anat, info, models, refs)
+    facts.has_lesions = has_lesions
+    facts.fd_threshold_mm = next((t for _, t in flagged.values()), None)
+    paragraphs, cited = methods_paragraphs(cfg, facts)
     methods = sections["methods"]
     methods.notes = paragraphs
     methods.items = [(k, v) for k, v in software_versions().items()]
     all_warnings = list(dict.fromkeys([*warnings, *info["flags"]]))
-    for prefix, frames in flagged.items():
+    for prefix, (frames, threshold) in flagged.items():
         if frames:
-            all_warnings.append(f"{prefix}: {len(frames)} frame(s) with FD > "
-                                f"{FD_THRESHOLD_MM:g} mm")  # fmt: skip
+            all_warnings.append(f"{prefix}: {len(frames)} frame(s) with FD > {threshold:g} mm "
+                                f"(frame {', '.join(str(i + 1) for i in frames)})")  # fmt: skip
     all_errors = list(dict.fromkeys([*errors, *(f"{c.node}: {c.error}" for c in crashes)]))
     for sec in sections.values():
         sec.finish()

@@ -21,8 +21,6 @@ from tspo_bidsapp.kinetics.frames import InterpolatedReference  # noqa: E402
 from tspo_bidsapp.kinetics.srtm import srtm_frames  # noqa: E402
 from tspo_bidsapp.quant.tacs import read_tacs_tsv  # noqa: E402
 
-#: Framewise displacement above which a frame is flagged (mm; Power et al. 2012 use 0.5 mm).
-FD_THRESHOLD_MM = 0.5
 #: Regions shown in the kinetics figure when present (TSPO-MS names), in this order.
 KEY_REGIONS = (
     "thalamus", "cortical-GM", "NAWM", "WM-lesions", "perilesional-WM-0-3mm", "choroid-plexus",
@@ -40,13 +38,13 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-def flagged_frames(fd_mm: np.ndarray, threshold_mm: float = FD_THRESHOLD_MM) -> list[int]:
+def flagged_frames(fd_mm: np.ndarray, threshold_mm: float) -> list[int]:
     """Frame indices (0-based) whose framewise displacement exceeds ``threshold_mm``."""
     fd = np.nan_to_num(np.asarray(fd_mm, float), nan=0.0)
     return [int(i) for i in np.flatnonzero(fd > threshold_mm)]
 
 
-def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float = FD_THRESHOLD_MM) -> dict:
+def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float) -> dict:
     """Translations (mm), rotations (degrees) and framewise displacement (mm) per frame.
 
     Returns ``flagged`` (0-based frames with FD > threshold), ``max_fd_mm``,

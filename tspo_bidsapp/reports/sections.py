@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.quant.quality import is_flagged
 from tspo_bidsapp.reports import figures as F
 from tspo_bidsapp.reports import mosaics as M
@@ -98,19 +99,25 @@ def table_from_frame(caption: str, frame: pd.DataFrame, columns: list[str], flag
     return Table(caption, cols, rows, flagged)
 
 
-def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> dict:
-    """Per-run motion plot and petref mosaic; returns flagged frames per run."""
+def motion_section(
+    sec: Section, runs: list[PetRunFiles], fig: FigureMaker, fd_threshold_mm: float
+) -> dict:
+    """Per-run motion plot and petref mosaic; returns ``{run: (flagged frames, threshold)}``.
+
+    The threshold is the one the run recorded in its confounds sidecar, else
+    ``fd_threshold_mm`` (the run's configuration)."""
     flagged = {}
     for run in runs:
-        confounds = run.first("desc-confounds_timeseries.tsv")
+        confounds = run.first(D.CONFOUNDS.tail())
         if confounds is not None:
-            threshold = float(sidecar(confounds).get("FDThresholdMM", F.FD_THRESHOLD_MM))
+            recorded = D.fd_threshold(sidecar(confounds))
+            threshold = fd_threshold_mm if recorded is None else recorded
             info = fig(sec, f"{run.prefix}_desc-motion_pet.svg",
                        f"{run.prefix}: translations, rotations and framewise displacement "
                        f"(flagged: FD > {threshold:g} mm).", F.plot_motion, confounds,
                        threshold_mm=threshold)  # fmt: skip
             if info:
-                flagged[run.prefix] = info["flagged"]
+                flagged[run.prefix] = (info["flagged"], threshold)
                 frames = ", ".join(str(i + 1) for i in info["flagged"]) or "none"
                 sec.items += [
                     (f"{run.prefix} frames", str(info["n_frames"])),
@@ -119,7 +126,7 @@ def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> d
                      f"{info['max_trans_mm']:.2f} mm / {info['max_rot_deg']:.2f}°"),
                     (f"{run.prefix} flagged frames (FD > {threshold:g} mm)", frames),
                 ]  # fmt: skip
-        petref = run.first("desc-hmc_petref.nii.gz")
+        petref = run.first(D.PETREF.tail())
         if petref is not None:
             fig(sec, f"{run.prefix}_desc-petref_pet.png",
                 f"{run.prefix}: motion-corrected PET reference (mean of realigned frames).",
@@ -129,7 +136,7 @@ def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> d
 
 def coreg_section(sec: Section, runs, fig: FigureMaker, t1w, brain_mask) -> None:
     for run in runs:
-        pet_t1 = run.first("space-T1w_desc-hmc_petref.nii.gz")
+        pet_t1 = run.first(D.PETREF_T1W.tail())
         if pet_t1 is None or t1w is None:
             continue
         img = M._mean_3d(pet_t1)
@@ -186,12 +193,12 @@ def _ref_name(path: Path) -> str:
 def reference_section(sec: Section, runs, fig: FigureMaker, t1w, volumes) -> list[str]:
     refs = []
     for run in runs:
-        regions = run.first("seg-tspoms_desc-preproc_tacs.tsv")
-        pet_t1 = run.first("space-T1w_desc-hmc_petref.nii.gz")
-        for ref_tsv in run.find("ref-*_desc-preproc_tacs.tsv"):
+        regions = run.first(D.REGION_TACS.tail())
+        pet_t1 = run.first(D.PETREF_T1W.tail())
+        for ref_tsv in run.find(D.REF_TACS.tail()):
             ref = _ref_name(ref_tsv)
             refs.append(ref)
-            mask = run.first(f"ref-{ref}_desc-ref_mask.nii.gz")
+            mask = run.first(D.REF_MASK.tail(ref=ref))
             background = t1w or pet_t1
             if mask is not None and background is not None:
                 fig(sec, f"{run.prefix}_ref-{ref}_desc-mask_pet.png",
@@ -236,8 +243,8 @@ def _edge_fraction(meta: dict) -> float | None:
 def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
     models = []
     for run in runs:
-        regions = run.first("seg-tspoms_desc-preproc_tacs.tsv")
-        for kinpar in run.find("model-*_ref-*_kinpar.tsv"):
+        regions = run.first(D.REGION_TACS.tail())
+        for kinpar in run.find(D.KINPAR.tail()):
             if "_desc-" in kinpar.name:
                 continue
             model = re.search(r"_model-([a-zA-Z0-9]+)_", kinpar.name).group(1)
@@ -245,10 +252,9 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
             models.append(model)
             tag = f"model-{model}_ref-{ref}"
             # the fits were made on the partial-volume-corrected TACs when GTM was used
-            desc = "gtm" if "GTM" in str(
-                sidecar(kinpar).get("PartialVolumeCorrection", "")) else "preproc"  # fmt: skip
-            regions = run.first(f"seg-tspoms_desc-{desc}_tacs.tsv") or regions
-            ref_tsv = run.first(f"ref-{ref}_desc-{desc}_tacs.tsv")
+            gtm = D.is_pvc_gtm(sidecar(kinpar))
+            regions = run.first((D.REGION_TACS_GTM if gtm else D.REGION_TACS).tail()) or regions
+            ref_tsv = run.first((D.REF_TACS_GTM if gtm else D.REF_TACS).tail(ref=ref))
             if regions is not None and ref_tsv is not None:
                 res = fig(sec, f"{run.prefix}_{tag}_desc-fits_pet.svg",
                           f"{run.prefix}: key regional TACs, {model} fits and residuals "
@@ -272,7 +278,7 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
                 ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR",
                  "fit_quality"], flag_col="_flag"))  # fmt: skip
             for meas in ("BPND", "DVR", "SUVR"):
-                maps = run.find(f"space-*_{tag}_meas-{meas}_mimap.nii.gz")
+                maps = run.find(D.MIMAP.tail(model=model, ref=ref, meas=meas))
                 if not maps:
                     continue
                 path = maps[0]
@@ -281,7 +287,7 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
                     sec.items.append((f"{run.prefix} {tag} voxels at grid edges", f"{edge:.2%}"))
                 in_t1 = "_space-T1w_" in path.name
                 background = t1w if in_t1 and t1w is not None else run.first(
-                    "desc-hmc_petref.nii.gz")  # fmt: skip
+                    D.PETREF.tail())  # fmt: skip
                 lo, hi = (0.0, 1.0) if meas == "BPND" else (0.8, 2.0)
                 if background is not None:
                     fig(sec, f"{run.prefix}_{tag}_meas-{meas}_pet.png",
@@ -295,7 +301,7 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
 def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> bool:
     found = False
     for run in runs:
-        for path in run.find("model-*_ref-*_desc-lesions_kinpar.tsv"):
+        for path in run.find(D.LESION_KINPAR.tail()):
             found = True
             table = pd.read_csv(path, sep="\t", na_values=["n/a"])
             tag = re.search(r"_(model-[a-zA-Z0-9]+_ref-[a-zA-Z0-9]+)_", path.name).group(1)
@@ -313,7 +319,8 @@ def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> b
                 rows = table[table["phenotype"] == phenotype]
                 rows = rows.sort_values("volume_ml", ascending=False)
                 chosen[phenotype] = [int(i) for i in rows["lesion_id"].head(3)]
-            dvr = next(iter(run.find(f"space-T1w_{tag}_meas-DVR_mimap.nii.gz")), None)
+            model, ref = re.search(r"model-([a-zA-Z0-9]+)_ref-([a-zA-Z0-9]+)", tag).groups()
+            dvr = run.first(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas="DVR"))
             fig(sec, f"{run.prefix}_{tag}_desc-lesions_pet.png",
                 f"{run.prefix}: the largest lesions of each phenotype (axial, T1w; DVR in "
                 "colour; lesion outlined in cyan).", M.lesion_montage, t1w, lesion_dseg, dvr,

@@ -1,0 +1,45 @@
+"""The methods text says what the run's configuration and derivatives say was done."""
+
+from __future__ import annotations
+
+from tspo_bidsapp.config import Config
+from tspo_bidsapp.reports.methods import RunFacts, methods_paragraphs
+
+
+def _config(**changes) -> dict:
+    return Config(bids_dir="/bids", output_dir="/out", analysis_level="participant",
+                  work_dir="/work", **changes).to_dict()  # fmt: skip
+
+
+def test_supplied_segmentation_gtm_and_settings_are_reported():
+    cfg = _config(hmc_start_time_s=90.0, fd_threshold_mm=0.7, pvc="gtm", pet_fwhm_mm=6.5,
+                  models=("SRTM", "Logan"), logan_tstar_min=25.0)  # fmt: skip
+    facts = RunFacts(
+        tracer="[11C]PBR28", n_frames=22, models=["SRTM", "Logan"], references=["cerebellum"],
+        has_flair=True, segmentation="supplied: /d/sub-01_dseg.nii.gz (/d/sub-01_dseg.tsv)",
+        lesion_source="supplied: /d/sub-01_label-lesion_mask.nii.gz", pvc_gtm=True,
+        phenotype_rule={"threshold_dvr": 1.2345, "rim_mm": 2.0,
+                        "threshold_source": "healthy-controls", "threshold_k": 2.0},
+    )  # fmt: skip
+    text, cited = methods_paragraphs(cfg, facts)
+    body = " ".join(text)
+    assert "segmentation was supplied by the user" in body and "SAMSEG" not in body
+    assert "samseg" not in cited
+    assert "at or after 90 s" in body and "above 0.7 mm" in body
+    assert "geometric transfer matrix" in body and "6.5 mm FWHM" in body and "gtm" in cited
+    assert "t* = 25 min" in body and "(22 frames)" in body
+    assert "DVR > 1.23" in body and "mean + 2 SD of healthy controls" in body
+
+
+def test_computed_segmentation_no_pvc_and_recorded_fd_wins():
+    cfg = _config(hmc=False, fd_threshold_mm=1.0)
+    facts = RunFacts(models=["SRTM"], segmentation="computed: SAMSEG (T1w only)",
+                     lesion_source="none", fd_threshold_mm=0.9)  # fmt: skip
+    body = " ".join(methods_paragraphs(cfg, facts)[0])
+    assert "computed with SAMSEG [samseg] from the T1w" in body
+    assert "lesions were not segmented" in body
+    assert "motion correction" in body.lower() and "was off" in body
+    assert "geometric transfer" not in body and "Logan" not in body and "phenotypes" not in body
+    cfg = _config(fd_threshold_mm=1.0)
+    body = " ".join(methods_paragraphs(cfg, facts)[0])
+    assert "above 0.9 mm" in body  # the threshold the run recorded, not the configured one
