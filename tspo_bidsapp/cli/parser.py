@@ -66,11 +66,21 @@ def _labels(values: list[str] | None, prefix: str, option: str) -> tuple[str, ..
     return tuple(out)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show ``(default: X)`` only for real defaults the help text does not already state."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tspo-bidsapp",
         description="Quantitative TSPO PET for multiple sclerosis from a BIDS dataset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="the input BIDS dataset (never modified)")
     parser.add_argument("output_dir", type=Path, help="where BIDS-Derivatives are written")

@@ -34,6 +34,7 @@ def _setup_logging(verbosity: int) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
+    logging.getLogger("tspo_bidsapp.progress").setLevel(logging.INFO)  # shown by default
 
 
 @contextlib.contextmanager
@@ -139,6 +140,11 @@ def run_participant(config: Config) -> int:
         "hash_method": "content",
     }
     plugin, plugin_args = config.nipype_plugin()
+    from tspo_bidsapp.cli.progress import Progress
+
+    progress = Progress.for_workflow(workflow)
+    if plugin in ("MultiProc", "LegacyMultiProc", "Linear"):
+        plugin_args = {"status_callback": progress, **plugin_args}
     threads = str(config.omp_nthreads)
     config.work_dir.mkdir(parents=True, exist_ok=True)
     from tspo_bidsapp.reports.assemble import WarningCollector
@@ -154,6 +160,7 @@ def run_participant(config: Config) -> int:
         with (
             _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}),
             threadpool_limits(config.omp_nthreads),  # BLAS pools already sized at import
+            progress,
         ):
             try:
                 workflow.run(plugin=plugin, plugin_args=plugin_args)
