@@ -273,25 +273,30 @@ def analyse(
     if not lchange.empty:
         _write_tsv(lchange, group_dir / "longitudinal_lesions.tsv")
     zmaps = run_voxelwise(coll, long, group_dir, options) if options.voxelwise else []
-    _report(group_dir, study, long, stats, zmaps)
+    _report(group_dir, study, long, stats, zmaps, options)
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
     return {"study": study, "long": long, "statistics": stats, "longitudinal": change,
             "lesion_change": lchange}  # fmt: skip
 
 
-def _report(group_dir, study, long, stats, zmaps) -> None:
-    sections = [("Study table", report.table_html(study))]
+def _report(group_dir, study, long, stats, zmaps, options: GroupOptions) -> None:
+    sections = [("Study table", report.study_tables(study))]
     base = one_per_participant(long)
     for key, part in base.groupby(list(FAMILY)):
-        data = part[part["measure"] == primary_measure(key[1])]
+        measure = primary_measure(key[1])
+        data = part[part["measure"] == measure]
         title = " / ".join(k for k in key if k)
-        sections.append((f"Regional {primary_measure(key[1])}: {title}",
-                         report.strip_plot(data, title) + report.edss_plot(data, title)))  # fmt: skip
+        sections.append((f"Regional {measure}: {title}",
+                         report.strip_plot(data, title, measure)
+                         + report.edss_plot(data, title, measure)))  # fmt: skip
     sections.append(("Lesion phenotypes per group", report.phenotype_plot(study) or "<p>none</p>"))
+    note = report.statistics_note(base, stats, options.min_group_size)
     if not stats.empty:
         shown = stats.drop(columns=["spearman_rho", "spearman_p"], errors="ignore")
-        sections.append(("Statistics", report.table_html(shown.sort_values("p"))))
+        sections.append(("Statistics", note + report.table_html(shown.sort_values("p"))))
+    else:
+        sections.append(("Statistics", note))
     for z in zmaps:
         sections.append((z.name, report.map_plot(z, z.name)))
     report.write_report(group_dir / "report.html", sections)

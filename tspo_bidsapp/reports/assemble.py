@@ -14,6 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from tspo_bidsapp import __version__
 from tspo_bidsapp.config import write_text_atomic
@@ -36,6 +37,15 @@ OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_l
                "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
                "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
                "active_threshold", "active_k")  # fmt: skip
+
+
+#: The group report, relative to OUTPUT_DIR (linked from every participant report).
+GROUP_REPORT = Path("group") / "report.html"
+
+
+def stylesheet() -> str:
+    """The CSS shared by the participant and group reports."""
+    return files("tspo_bidsapp.reports").joinpath("style.css").read_text(encoding="utf-8")
 
 
 class WarningCollector(logging.Handler):
@@ -179,7 +189,7 @@ def build_participant_report(
     S.coreg_section(sections["coregistration"], runs, fig, anat["t1w"], anat["brain_mask"])
     volumes = S.anatomy_section(sections["anatomy"], fig, subject, anat)
     refs = S.reference_section(sections["reference"], runs, fig, anat["t1w"], volumes)
-    models = S.kinetics_section(sections["kinetics"], runs, fig, anat["t1w"])
+    models = S.kinetics_section(sections["kinetics"], runs, fig, anat["t1w"], anat["lesion_mask"])
     has_lesions = S.lesions_section(sections["lesions"], runs, fig, anat["t1w"],
                                     anat["lesion_dseg"])  # fmt: skip
     facts = _run_facts(runs, anat, info, models, refs)
@@ -189,11 +199,15 @@ def build_participant_report(
     methods = sections["methods"]
     methods.notes = paragraphs
     methods.items = [(k, v) for k, v in software_versions().items()]
-    all_warnings = list(dict.fromkeys([*warnings, *info["flags"]]))
+    # per-frame motion warnings of the run are summarised once per run below
+    logged = [w for w in warnings if "(framewise displacement) since the previous frame" not in w]
+    all_warnings = list(dict.fromkeys([*logged, *info["flags"]]))
     for prefix, (frames, threshold) in flagged.items():
         if frames:
-            all_warnings.append(f"{prefix}: {len(frames)} frame(s) with FD > {threshold:g} mm "
-                                f"(frame {', '.join(str(i + 1) for i in frames)})")  # fmt: skip
+            n = len(frames)
+            all_warnings.append(f"{prefix}: {n} frame{'s' if n > 1 else ''} with FD > "
+                                f"{threshold:g} mm (frame{'s' if n > 1 else ''} "
+                                f"{', '.join(str(i + 1) for i in frames)})")  # fmt: skip
     all_errors = list(dict.fromkeys([*errors, *(f"{c.node}: {c.error}" for c in crashes)]))
     for sec in sections.values():
         sec.finish()
@@ -205,7 +219,8 @@ def build_participant_report(
         subject=subject, version=__version__, sections=list(sections.values()),
         warnings=all_warnings, errors=all_errors, flagged=flagged,
         references=[(k, REFERENCES[k]) for k in cited],
-        build_seconds=f"{time.perf_counter() - started:.1f}",
+        build_seconds=f"{time.perf_counter() - started:.1f}", css=markupsafe.Markup(stylesheet()),
+        group_report=str(GROUP_REPORT) if (output_dir / GROUP_REPORT).exists() else "",
     )  # fmt: skip
     target = output_dir / f"sub-{subject}.html"
     write_bidsignore(output_dir)  # the report and figures are not BIDS files

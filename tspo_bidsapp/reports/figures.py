@@ -68,7 +68,7 @@ def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float) -> dict:
         for col, colour in zip(cols, ("tab:red", "tab:green", "tab:blue"), strict=True):
             ax.plot(frames, table[col].to_numpy(float) * scale, marker=".", color=colour, label=col)
         ax.set_ylabel(unit)
-        ax.legend(loc="upper left", ncol=3, fontsize=8, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         ax.axhline(0, color="0.7", lw=0.5)
     axes[0].set_title("Head motion per frame (relative to the reference frame)")
     axes[2].plot(frames, fd, marker=".", color="k", label="framewise displacement")
@@ -78,7 +78,7 @@ def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float) -> dict:
                      label="flagged")  # fmt: skip
     axes[2].set_ylabel("FD (mm)")
     axes[2].set_xlabel("frame")
-    axes[2].legend(loc="upper left", ncol=3, fontsize=8, frameon=False)
+    axes[2].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     _save(fig, out)
     rot = table[list(ROTATIONS)].to_numpy(float)
     return {
@@ -113,14 +113,23 @@ def read_volumes(morph_tsv: Path | None) -> dict[str, float]:
 
 
 def plot_reference_tacs(
-    ref_tsv: Path, regions_tsv: Path | None, out: Path, *, volumes: dict[str, float]
+    ref_tsv: Path,
+    regions_tsv: Path | None,
+    out: Path,
+    *,
+    volumes: dict[str, float],
+    ref_label: str | None = None,
 ) -> dict:
-    """Reference TAC with the whole-brain TAC and a high-binding region (kBq/mL vs minutes)."""
+    """Reference TAC with the whole-brain TAC and a high-binding region (kBq/mL vs minutes).
+
+    ``ref_label``: the reference's name (the ``ref-`` entity); default: the TSV column."""
     timing, ref = read_tacs_tsv(ref_tsv)
     ref_name, ref_tac = next(iter(ref.items()))
     mid = timing.mid_min
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(mid, ref_tac, "o-", color="tab:blue", ms=3, label=f"reference ({ref_name})")
+    label = ref_label or ref_name
+    ax.plot(mid, ref_tac, "o-", color="tab:blue", ms=3,
+            label="reference" if label == "reference" else f"reference: {label}")  # fmt: skip
     info: dict = {"reference": ref_name}
     if regions_tsv is not None:
         _, tacs = read_tacs_tsv(regions_tsv)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.anat.labels import TSPOMS_LABELS, read_dseg_tsv
 from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.quant.quality import is_flagged
 from tspo_bidsapp.reports import figures as F
@@ -171,8 +172,9 @@ def anatomy_section(sec: Section, fig: FigureMaker, subject: str, files: dict) -
         )
     if t1w is not None and files.get("tspoms") is not None:
         fig(sec, f"sub-{subject}_seg-tspoms_dseg.png",
-            "TSPO-MS regions over the T1w (colours cycle over the region indices of the dseg.tsv).",
-            M.mosaic, t1w, label_overlay=files["tspoms"], contours=contours)  # fmt: skip
+            "TSPO-MS regions over the T1w (legend: index and name from the dseg.tsv); lesions "
+            "outlined in red.", M.mosaic, t1w, label_overlay=files["tspoms"],
+            label_names=_region_names(files["tspoms"]), contours=contours)  # fmt: skip
     volumes = {}
     if files.get("morph") is not None:
         volumes = fig(sec, f"sub-{subject}_seg-tspoms_desc-volumes_dseg.svg",
@@ -183,6 +185,15 @@ def anatomy_section(sec: Section, fig: FigureMaker, subject: str, files: dict) -
             sec.tables.append(table_from_frame("Region volumes (mL)", frame,
                                                ["region", "volume_ml"]))  # fmt: skip
     return volumes
+
+
+def _region_names(dseg: Path) -> dict[int, str]:
+    """Index -> name of a ``seg-tspoms`` dseg, from its ``dseg.tsv`` (the TSPO-MS table if absent)."""
+    tsv = dseg.with_name(dseg.name.replace(".nii.gz", ".tsv"))
+    try:
+        return read_dseg_tsv(tsv)
+    except (OSError, ValueError):
+        return dict(TSPOMS_LABELS)
 
 
 def _ref_name(path: Path) -> str:
@@ -201,15 +212,18 @@ def reference_section(sec: Section, runs, fig: FigureMaker, t1w, volumes) -> lis
             mask = run.first(D.REF_MASK.tail(ref=ref))
             background = t1w or pet_t1
             if mask is not None and background is not None:
+                top = M._robust_vmax(M._mean_3d(pet_t1)) if pet_t1 is not None else 1.0
                 fig(sec, f"{run.prefix}_ref-{ref}_desc-mask_pet.png",
-                    f"{run.prefix}: reference region '{ref}' (cyan) over the T1w with the PET "
-                    "reference in colour.", M.mosaic, background,
-                    overlay=pet_t1 if t1w is not None else None,
+                    f"{run.prefix}: reference region '{ref}' (cyan outline) over the T1w, with "
+                    "the PET reference in colour above 25 % of its maximum.", M.mosaic,
+                    background, overlay=pet_t1 if t1w is not None else None,
+                    overlay_range=(0.0, top), threshold=0.25 * top, overlay_alpha=0.45,
+                    colorbar=True, colorbar_label="PET (mean)",
                     contours=((mask, "cyan"),))  # fmt: skip
             info = fig(sec, f"{run.prefix}_ref-{ref}_desc-tacs_pet.svg",
                        f"{run.prefix}: reference TAC '{ref}' with the whole-brain and a "
                        "high-binding TAC.", F.plot_reference_tacs, ref_tsv, regions,
-                       volumes=volumes)  # fmt: skip
+                       volumes=volumes, ref_label=ref)  # fmt: skip
             if info and "late_ratio" in info:
                 sec.items.append((f"{run.prefix} {info['high_binding']}/reference (late frames)",
                                   f"{info['late_ratio']:.3f}"))  # fmt: skip
@@ -240,7 +254,11 @@ def _edge_fraction(meta: dict) -> float | None:
     return None
 
 
-def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
+#: Display range of each parametric map in the report (unitless measures).
+MAP_RANGES = {"BPND": (0.0, 1.0), "DVR": (0.8, 2.0), "R1": (0.5, 1.5), "SUVR": (0.8, 2.0)}
+
+
+def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None) -> list[str]:
     models = []
     for run in runs:
         regions = run.first(D.REGION_TACS.tail())
@@ -277,24 +295,26 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
                 "fit_quality not ok, left out of group statistics)", table,
                 ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR",
                  "fit_quality"], flag_col="_flag"))  # fmt: skip
-            for meas in ("BPND", "DVR", "SUVR"):
-                maps = run.find(D.MIMAP.tail(model=model, ref=ref, meas=meas))
+            edge_shown = False
+            for meas, (lo, hi) in MAP_RANGES.items():
+                maps = run.find(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas=meas))
+                maps = maps or run.find(D.MIMAP.tail(model=model, ref=ref, meas=meas))
                 if not maps:
                     continue
                 path = maps[0]
                 edge = _edge_fraction(sidecar(path))
-                if edge is not None:
+                if edge is not None and not edge_shown:
+                    edge_shown = True
                     sec.items.append((f"{run.prefix} {tag} voxels at grid edges", f"{edge:.2%}"))
-                in_t1 = "_space-T1w_" in path.name
-                background = t1w if in_t1 and t1w is not None else run.first(
-                    D.PETREF.tail())  # fmt: skip
-                lo, hi = (0.0, 1.0) if meas == "BPND" else (0.8, 2.0)
+                in_t1 = "_space-T1w_" in path.name and t1w is not None
+                background = t1w if in_t1 else run.first(D.PETREF.tail())
+                outline = ((lesion_mask, "cyan"),) if in_t1 and lesion_mask is not None else ()
                 if background is not None:
                     fig(sec, f"{run.prefix}_{tag}_meas-{meas}_pet.png",
-                        f"{run.prefix}: {model} {meas} map ({lo:g}-{hi:g}).", M.mosaic,
+                        f"{run.prefix}: {model} {meas} map (colour {lo:g}-{hi:g})"
+                        + ("; lesions outlined in cyan." if outline else "."), M.mosaic,
                         background, overlay=path, overlay_range=(lo, hi), threshold=1e-3,
-                        colorbar=True)  # fmt: skip
-                break
+                        colorbar=True, colorbar_label=meas, contours=outline)  # fmt: skip
     return models
 
 
@@ -305,6 +325,11 @@ def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> b
             found = True
             table = pd.read_csv(path, sep="\t", na_values=["n/a"])
             tag = re.search(r"_(model-[a-zA-Z0-9]+_ref-[a-zA-Z0-9]+)_", path.name).group(1)
+            if table.empty:
+                sec.notes.append(f"{run.prefix} ({tag}): no lesions (none segmented or "
+                                 "supplied for this participant).")  # fmt: skip
+                sec.items.append((f"{run.prefix} lesions", "none"))
+                continue
             sec.tables.append(table_from_frame(
                 f"{run.prefix}: lesions ({tag})", table,
                 ["lesion_id", "volume_ml", "core_DVR", "rim_DVR", "core_active_fraction",
