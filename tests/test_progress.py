@@ -87,3 +87,28 @@ def test_nipype_reports_every_node(tmp_path, caplog):
     assert lines[:2] == ["sub-07 started", "sub-07: anatomy started"]
     assert lines[2].startswith("sub-07: anatomy finished in ")
     assert lines[3].startswith("sub-07 finished in ")
+
+
+def test_map_node_and_unsubmitted_nodes_are_counted_once(tmp_path, caplog):
+    """MapNode sub-nodes are not counted; nodes run without submitting only send 'end'."""
+    top = pe.Workflow(WF, base_dir=str(tmp_path))
+    sub, quant = pe.Workflow("sub_03_wf"), pe.Workflow("pet_quant_wf")
+    a = pe.MapNode(niu.Function(function=add_one, input_names=["x"], output_names=["y"]),
+                   name="a", iterfield=["x"])  # fmt: skip
+    b = pe.Node(niu.Function(function=add_one, input_names=["x"], output_names=["y"]), "b",
+                run_without_submitting=True)  # fmt: skip
+    b.inputs.x = 0
+    inputnode = pe.Node(niu.IdentityInterface(fields=["x"]), "inputnode")  # removed by nipype
+    inputnode.inputs.x = [1, 2, 3]
+    quant.connect(inputnode, "x", a, "x")
+    quant.add_nodes([b])
+    sub.add_nodes([quant])
+    top.add_nodes([sub])
+    progress = Progress.for_workflow(top)
+    with caplog.at_level(logging.INFO, logger="tspo_bidsapp.progress"):
+        top.run(plugin="MultiProc", plugin_args={"n_procs": 1, "status_callback": progress})
+    lines = [r.getMessage() for r in caplog.records if r.name == "tspo_bidsapp.progress"]
+    assert lines[:2] == ["sub-03 started", "sub-03: quantification started"]
+    assert sum(ln.startswith("sub-03: quantification finished in") for ln in lines) == 1
+    assert lines[-1].startswith("sub-03 finished in ")
+    assert not any("set-up" in ln for ln in lines)

@@ -38,7 +38,7 @@ def describe(fullname: str) -> tuple[str, str]:
         if workflow in parts:
             return subject, stage
     run = _RUN.search(fullname)
-    return subject, "PET run set-up" if run else "set-up"
+    return subject, "PET run set-up" if run else "regions"
 
 
 def _label(subject: str, stage: str) -> str:
@@ -60,26 +60,43 @@ class Progress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def __deepcopy__(self, memo) -> Progress:
+        return self  # one shared callback: nipype deep-copies what it submits
+
+    def __getstate__(self) -> dict:
+        # nipype hands the plugin arguments to MapNodes, which are pickled to the workers;
+        # a worker's copy reports nothing (the callbacks run in the main process)
+        return {"heartbeat_s": self.heartbeat_s}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(heartbeat_s=state["heartbeat_s"])
+
     @classmethod
     def for_workflow(cls, workflow, **kw) -> Progress:
-        """Count the steps of every stage from the workflow's flattened graph."""
+        """Count the steps of every stage from the workflow's flattened graph (identity nodes,
+        which nipype removes before running, are not counted)."""
+        from nipype.interfaces.utility import IdentityInterface
+
         try:
-            names = [n.fullname for n in workflow._create_flat_graph().nodes()]
+            nodes = workflow._create_flat_graph().nodes()
+            names = [n.fullname for n in nodes if not isinstance(n.interface, IdentityInterface)]
         except Exception:  # counting is a nicety: without it, stage ends are not announced
             names = []
         return cls(names, **kw)
 
     def __call__(self, node, status: str) -> None:
         name = getattr(node, "fullname", str(node))
+        if "." not in name:  # a MapNode's sub-node (``_name0``): its MapNode is reported
+            return
         key = describe(name)
         now = self.clock()
         with self._lock:
+            for k in ((key[0], ""), key) if key[0] else (key,):
+                if k not in self.stage_start:  # run_without_submitting nodes only "end"
+                    self.stage_start[k] = now
+                    LOGGER.info("%s started", _label(*k) if k[1] else k[0])
             if status == "start":
                 self.running[name] = now
-                for k in ((key[0], ""), key) if key[0] else (key,):
-                    if k not in self.stage_start:
-                        self.stage_start[k] = now
-                        LOGGER.info("%s started", _label(*k) if k[1] else k[0])
                 return
             started = self.running.pop(name, now)
             self.done[key] += 1
