@@ -353,3 +353,19 @@ def test_flagged_fits_left_out_of_statistics(results):
     assert forced["n_a"] + forced["n_b"] == 20 and forced["estimate"] > SPMS_NAWM + 0.2
     study = tables["study"]
     assert "flagged_regions" in study.columns
+
+
+def test_statistics_note_explains_tests_not_run(results):
+    """One patient per group (the demo's case): the report says why nothing was tested."""
+    from tspo_bidsapp.group.report import statistics_note
+
+    _, tables = results
+    long = tables["long"]
+    few = long[long["participant_id"].isin(["sub-01", "sub-02", "sub-11", "sub-21"])]
+    note = statistics_note(few, pd.DataFrame(), min_group_size=3)
+    assert "HC 2, RRMS 1, SPMS 1" in note
+    assert "Group comparisons were not run" in note and "--min-group-size" in note
+    assert "EDSS association was not run" in note and "(found 2)" in note
+    assert "No test could be run" in note
+    full = statistics_note(long, tables["statistics"], min_group_size=3)
+    assert "Group comparisons were not run" not in full and "sub-31 excluded" in full
