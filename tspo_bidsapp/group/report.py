@@ -195,7 +195,8 @@ def statistics_note(long: pd.DataFrame, stats: pd.DataFrame, min_group_size: int
     for pid, reason in excluded[["participant_id", "exclusion_reason"]].drop_duplicates().values:
         lines.append(f"{pid} excluded: {reason}.")
     if "fit_quality" in long:
-        n = int(is_flagged(long["fit_quality"]).sum())
+        bad = long[is_flagged(long["fit_quality"])].drop_duplicates(["participant_id", "region"])
+        n = len(bad)
         if n:
             lines.append(f"{n} regional value(s) with a flagged fit were left out "
                          "(--group-include-flagged keeps them).")  # fmt: skip

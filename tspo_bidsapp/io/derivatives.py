@@ -102,6 +102,9 @@ WARNING_KEYS = ("ValidationWarnings", "GenotypeFlags", "Warnings")
 GENOTYPE_KEY = "TSPOGenotype"
 SEGMENTATION_SOURCE_KEY = "SegmentationSource"  # anat sidecars: "SAMSEG" or "supplied: <path>"
 LESION_SOURCE_KEY = "LesionMaskSource"
+#: ``*_desc-anatsources_T1w.json``: where the segmentation and the lesion mask came from.
+SOURCES_SEGMENTATION_KEY = "segmentation"
+SOURCES_LESION_KEY = "lesion_mask"
 PHENOTYPE_RULE_KEY = "PhenotypeRule"  # lesion kinpar sidecar: the classification rule
 #: Saved run configuration: ``OUTPUT_DIR/logs/config-<run_id>.json``.
 CONFIG_GLOB = "config-*.json"

@@ -130,13 +130,16 @@ def _summary(sec: S.Section, output_dir: Path, subject: str, cfg: dict, runs) ->
 def _run_facts(runs, anat: dict, info: dict, models, refs) -> RunFacts:
     """What the derivatives record about how they were made (see :class:`RunFacts`)."""
     seg = C.sidecar(anat.get("tspoms"))
+    # the anatomy's sources record (the dseg sidecars may lack the source keys)
+    sources = C.sidecar(anat.get("sources"))
+    segmentation = sources.get(D.SOURCES_SEGMENTATION_KEY) or seg.get(D.SEGMENTATION_SOURCE_KEY)
+    lesion_source = sources.get(D.SOURCES_LESION_KEY) or seg.get(D.LESION_SOURCE_KEY)
     kinpars = [p for run in runs for p in run.find(D.KINPAR.tail())]
     lesions = [p for run in runs for p in run.find(D.LESION_KINPAR.tail())]
     return RunFacts(
         tracer=info["tracer"], n_frames=info["frames"], models=list(dict.fromkeys(models)),
         references=list(dict.fromkeys(refs)), has_flair=anat.get("flair") is not None,
-        segmentation=str(seg.get(D.SEGMENTATION_SOURCE_KEY, "")),
-        lesion_source=str(seg.get(D.LESION_SOURCE_KEY, "")),
+        segmentation=str(segmentation or ""), lesion_source=str(lesion_source or ""),
         pvc_gtm=any(D.is_pvc_gtm(C.sidecar(p)) for p in kinpars),
         phenotype_rule=next((C.sidecar(p).get(D.PHENOTYPE_RULE_KEY) for p in lesions
                              if C.sidecar(p).get(D.PHENOTYPE_RULE_KEY)), {}),
@@ -174,6 +177,7 @@ def build_participant_report(
         "morph": C.anat_file(output_dir, subject, D.TSPOMS_MORPH.tail()),
         "lesion_dseg": C.anat_file(output_dir, subject, D.LESION_DSEG.tail()),
         "flair": None,  # no FLAIR derivative is written: the input FLAIR is shown
+        "sources": C.anat_file(output_dir, subject, D.ANAT_SOURCES.tail()),
     }
     for folder in C.subject_folders(output_dir, subject):
         plain = [p for p in sorted((folder / "anat").glob("*_dseg.nii.gz"))

@@ -71,8 +71,8 @@ def legend_strip(names: dict[int, str]):
         cmap = plt.get_cmap("tab20")
         handles = [Patch(color=cmap((i - 1) % 20), label=f"{i} {n}") for i, n in names.items()
                    if i > 0]  # fmt: skip
-        fig = plt.figure(figsize=(2.6, height_in), facecolor="black")
-        fig.legend(handles=handles, loc="center left", frameon=False, fontsize=7,
+        fig = plt.figure(figsize=(3.6, height_in), facecolor="black")
+        fig.legend(handles=handles, loc="center left", frameon=False, fontsize=10,
                    labelcolor="white", ncol=1 if len(handles) <= 22 else 2)  # fmt: skip
         return fig
 

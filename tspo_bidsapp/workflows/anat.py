@@ -24,6 +24,7 @@ from tspo_bidsapp.interfaces.anat import (
     TSPOMSRegions,
 )
 from tspo_bidsapp.interfaces.samseg import Samseg
+from tspo_bidsapp.io import derivatives as D
 
 LOGGER = logging.getLogger("tspo_bidsapp.anat")
 
@@ -53,7 +54,7 @@ def anat_sources(supplied: SuppliedAnat, *, has_flair: bool) -> tuple[dict, list
         )
     if not has_flair and supplied.lesion_mask is not None:
         warnings.append("No FLAIR: T1w-only SAMSEG; lesions come from the supplied mask only.")
-    return {"segmentation": seg, "lesion_mask": lesion}, warnings
+    return {D.SOURCES_SEGMENTATION_KEY: seg, D.SOURCES_LESION_KEY: lesion}, warnings
 
 
 def init_anat_wf(
@@ -177,12 +178,11 @@ def _connect_datasinks(
 ) -> None:
     """Store the outputs under ``OUTPUT_DIR/sub-<p>/[ses-<s>/]anat/``."""
     from tspo_bidsapp.interfaces.bids import DerivativesDataSink
-    from tspo_bidsapp.io import derivatives as D
 
     inputnode = workflow.get_node("inputnode")
     outputnode = workflow.get_node("outputnode")
-    seg_meta = {D.SEGMENTATION_SOURCE_KEY: sources["segmentation"]}
-    lesion_meta = {D.LESION_SOURCE_KEY: sources["lesion_mask"]}
+    seg_meta = {D.SEGMENTATION_SOURCE_KEY: sources[D.SOURCES_SEGMENTATION_KEY]}
+    lesion_meta = {D.LESION_SOURCE_KEY: sources[D.SOURCES_LESION_KEY]}
     specs = [
         ("ds_t1w_preproc", "t1w_preproc", D.T1W_PREPROC.sink(), {"SkullStripped": False}),
         ("ds_brain_mask", "brain_mask", D.BRAIN_MASK.sink(), {"Type": "Brain"}),
