@@ -43,3 +43,29 @@ def test_computed_segmentation_no_pvc_and_recorded_fd_wins():
     cfg = _config(fd_threshold_mm=1.0)
     body = " ".join(methods_paragraphs(cfg, facts)[0])
     assert "above 0.9 mm" in body  # the threshold the run recorded, not the configured one
+
+
+def test_report_methods_follow_the_run_config_and_anatomy_record(tmp_path):
+    """The participant report's methods: segmentation source from the anatomy record written
+    by the anatomy workflow, thresholds from the saved configuration."""
+    import json
+    import re
+
+    from tspo_bidsapp.anat.supplied import SuppliedAnat
+    from tspo_bidsapp.io import derivatives as D
+    from tspo_bidsapp.reports import build_participant_report
+    from tspo_bidsapp.workflows.anat import anat_sources
+
+    anat = tmp_path / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    supplied = SuppliedAnat(dseg=tmp_path / "d.nii.gz", dseg_tsv=tmp_path / "d.tsv",
+                            lesion_mask=tmp_path / "l.nii.gz")  # fmt: skip
+    sources, _ = anat_sources(supplied, has_flair=True)  # what the workflow records
+    (anat / f"sub-01_{D.ANAT_SOURCES.tail()}").write_text(json.dumps(sources))
+    cfg = _config(hmc_start_time_s=75.0, fd_threshold_mm=0.8)
+    html = build_participant_report(tmp_path, "01", config=cfg).read_text()
+    methods = re.search(r'<section id="methods".*?</section>', html, re.S).group(0)
+    assert "segmentation was supplied by the user" in methods
+    assert "lesion mask was supplied by the user" in methods and "SAMSEG" not in methods
+    summary = re.search(r'<section id="summary".*?</section>', html, re.S).group(0)
+    assert "fd_threshold_mm=0.8" in summary and "hmc_start_time_s=75.0" in summary
