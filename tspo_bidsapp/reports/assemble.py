@@ -75,6 +75,7 @@ def _config_dict(config, output_dir: Path) -> dict:
 def _derivative_flags(output_dir: Path, subject: str) -> tuple[list[str], dict]:
     """Warnings stored in the participant's sidecars, and the first run summary sidecar."""
     found: list[str] = []
+    seen: set[str] = set()  # the same warning is stored in several sidecars (TSV and mask)
     summary: dict = {}
     for path in sorted((output_dir / f"sub-{subject}").rglob("*.json")):
         try:
@@ -85,7 +86,9 @@ def _derivative_flags(output_dir: Path, subject: str) -> tuple[list[str], dict]:
             summary = meta
         for key in D.WARNING_KEYS:
             for text in meta.get(key) or []:
-                found.append(f"{path.name}: {text}")
+                if text not in seen:
+                    seen.add(text)
+                    found.append(f"{path.name}: {text}")
     return found, summary
 
 
