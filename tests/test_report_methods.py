@@ -69,3 +69,23 @@ def test_report_methods_follow_the_run_config_and_anatomy_record(tmp_path):
     assert "lesion mask was supplied by the user" in methods and "SAMSEG" not in methods
     summary = re.search(r'<section id="summary".*?</section>', html, re.S).group(0)
     assert "fd_threshold_mm=0.8" in summary and "hmc_start_time_s=75.0" in summary
+
+
+def test_rebuilt_report_takes_the_participant_run_settings_not_the_group_run(tmp_path):
+    import json
+    import os
+    import time
+
+    from tspo_bidsapp.reports.collect import latest_config
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    runs = [("participant", ["01"], "gtm"), ("participant", ["02"], "none"), ("group", [], "none")]
+    for i, (level, labels, pvc) in enumerate(runs):
+        path = logs / f"config-{i}.json"
+        path.write_text(json.dumps({"analysis_level": level, "participant_label": labels,
+                                    "pvc": pvc}))  # fmt: skip
+        os.utime(path, (time.time() + i, time.time() + i))  # the group run is the newest
+    assert latest_config(tmp_path, "01")["pvc"] == "gtm"
+    assert latest_config(tmp_path, "02")["pvc"] == "none"
+    assert latest_config(tmp_path, "03") == {}

@@ -64,9 +64,9 @@ class WarningCollector(logging.Handler):
         (self.errors if record.levelno >= logging.ERROR else self.warnings).append(text)
 
 
-def _config_dict(config, output_dir: Path) -> dict:
+def _config_dict(config, output_dir: Path, subject: str) -> dict:
     if config is None:
-        return C.latest_config(output_dir)
+        return C.latest_config(output_dir, subject)
     if isinstance(config, Mapping):
         return dict(config)
     return config.to_dict()
@@ -165,7 +165,7 @@ def build_participant_report(
     started = time.perf_counter()
     output_dir = Path(output_dir).absolute()
     subject = subject_label.removeprefix("sub-")
-    cfg = _config_dict(config, output_dir)
+    cfg = _config_dict(config, output_dir, subject)
     sections = {key: S.Section(key, title) for key, title in TITLES}
     crashes = C.crash_files(output_dir, subject)
     for crash in crashes:
