@@ -212,13 +212,11 @@ def reference_section(sec: Section, runs, fig: FigureMaker, t1w, volumes) -> lis
             mask = run.first(D.REF_MASK.tail(ref=ref))
             background = t1w or pet_t1
             if mask is not None and background is not None:
-                top = M._robust_vmax(M._mean_3d(pet_t1)) if pet_t1 is not None else 1.0
+                # the outline alone: a PET colour overlay hid the anatomy under it
                 fig(sec, f"{run.prefix}_ref-{ref}_desc-mask_pet.png",
-                    f"{run.prefix}: reference region '{ref}' (cyan outline) over the T1w, with "
-                    "the PET reference in colour above 25 % of its maximum.", M.mosaic,
-                    background, overlay=pet_t1 if t1w is not None else None,
-                    overlay_range=(0.0, top), threshold=0.25 * top, overlay_alpha=0.45,
-                    colorbar=True, colorbar_label="PET (mean)",
+                    f"{run.prefix}: reference region '{ref}' (cyan outline) over the "
+                    f"{'T1w' if t1w is not None else 'PET reference'}; the PET is shown over "
+                    "the T1w under Co-registration.", M.mosaic, background,
                     contours=((mask, "cyan"),))  # fmt: skip
             info = fig(sec, f"{run.prefix}_ref-{ref}_desc-tacs_pet.svg",
                        f"{run.prefix}: reference TAC '{ref}' with the whole-brain and a "
