@@ -39,10 +39,11 @@ def peak_gb() -> float:
 def scan() -> tuple[InputFunction, np.ndarray, np.ndarray, str]:
     """Input function and frames (minutes): the real PBR28 scan, else synthetic."""
     if PBR28.is_dir():
-        from tspo_bidsapp.cli.fit import read_input_function_tsv, read_tacs
+        from tspo_bidsapp.blood import read_input_function
+        from tspo_bidsapp.cli.fit import read_tacs
 
         timing, _, _, _ = read_tacs(next(PBR28.glob("*_tacs.tsv")), None, "kinfitr_weights")
-        inp = read_input_function_tsv(next(PBR28.glob("*_inputfunction.tsv")))
+        inp = read_input_function(next(PBR28.glob("*_inputfunction.tsv")))
         return inp, timing.start_min, timing.end_min, "real [11C]PBR28 (cgyu ses-1)"
     dur = np.array([10] * 8 + [20] * 4 + [30] * 4 + [60] * 4 + [180] * 4 + [300] * 13) / 60
     end = np.cumsum(dur)

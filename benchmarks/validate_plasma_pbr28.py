@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tspo_bidsapp.cli.fit import read_input_function_tsv, read_tacs
+from tspo_bidsapp.blood import read_input_function
+from tspo_bidsapp.cli.fit import read_tacs
 from tspo_bidsapp.kinetics.registry import FitData, FitOptions, fit_regional
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "kinfitr_pbr28"
@@ -38,7 +39,7 @@ def fit_scan(pet_dir: Path, delay_min: float | None = None, extra=()) -> pd.Data
     """
     tacs = next(pet_dir.glob("*_desc-kinfitr_tacs.tsv"))
     timing, _, regions, w = read_tacs(tacs, None, "kinfitr_weights")
-    inp = read_input_function_tsv(next(pet_dir.glob("*_desc-kinfitr_inputfunction.tsv")))
+    inp = read_input_function(next(pet_dir.glob("*_desc-kinfitr_inputfunction.tsv")))
     data = FitData(timing.start_min, timing.end_min, regions, input_function=inp)
     one, info = fit_regional(["1TCM"], data, FitOptions(weights=w, delay_region="WB",
                                                          delay_min=delay_min))  # fmt: skip

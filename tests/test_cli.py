@@ -233,3 +233,11 @@ def test_quantification_option_errors(bids, tmp_path, capsys, extra, code, text)
     assert main(args) == code
     assert text in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_help_shows_only_real_defaults(capsys):
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "default: all (default" not in text
+    assert "flagged (default: 1.0)" in text  # --fd-threshold: the motion-correction default

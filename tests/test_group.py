@@ -422,3 +422,37 @@ def test_group_by_genotype_interaction_detected():
     assert region_interaction_test(additive)[0]["p"] > 0.05
     few = region_interaction_test(multiplicative[multiplicative["tspo_genotype"] == "HAB"])
     assert "at least 3 HAB and 3 MAB" in few[0]["reason"]
+
+
+def test_flagged_fits_left_out_of_statistics(results):
+    """A failed fit (absurd NAWM DVR, flagged) must not move the group effect unless asked."""
+    from tspo_bidsapp.group.analysis import statistics
+
+    _, tables = results
+    long = tables["long"].copy()
+    bad = (long["participant_id"] == "sub-22") & (long["region"] == "NAWM")
+    long.loc[bad & (long["measure"] == "DVR"), "value"] = 5.0
+    long["fit_quality"] = np.where(bad, "k2-near-zero", "ok")
+    kept = _row(statistics(long, GroupOptions()), "NAWM", "SPMS-HC")
+    assert kept["n_a"] + kept["n_b"] == 19  # sub-22 left out
+    assert kept["estimate"] == pytest.approx(SPMS_NAWM, abs=3 * NOISE * np.sqrt(2 / 9))
+    forced = _row(statistics(long, GroupOptions(include_flagged=True)), "NAWM", "SPMS-HC")
+    assert forced["n_a"] + forced["n_b"] == 20 and forced["estimate"] > SPMS_NAWM + 0.2
+    study = tables["study"]
+    assert "flagged_regions" in study.columns
+
+
+def test_statistics_note_explains_tests_not_run(results):
+    """One patient per group (the demo's case): the report says why nothing was tested."""
+    from tspo_bidsapp.group.report import statistics_note
+
+    _, tables = results
+    long = tables["long"]
+    few = long[long["participant_id"].isin(["sub-01", "sub-02", "sub-11", "sub-21"])]
+    note = statistics_note(few, pd.DataFrame(), min_group_size=3)
+    assert "HC 2, RRMS 1, SPMS 1" in note
+    assert "Group comparisons were not run" in note and "--min-group-size" in note
+    assert "EDSS association was not run" in note and "(found 2)" in note
+    assert "No test could be run" in note
+    full = statistics_note(long, tables["statistics"], min_group_size=3)
+    assert "Group comparisons were not run" not in full and "sub-31 excluded" in full

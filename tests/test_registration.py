@@ -187,7 +187,7 @@ def test_confounds_flag_large_displacement(caplog):
     assert table["trans_x"].iloc[2] == pytest.approx(2.0)
     assert table["framewise_displacement"].iloc[2] == pytest.approx(2.0)
     assert table["motion_outlier"].tolist() == [0, 0, 1]
-    assert "sub-01_pet: frame 2" in caplog.text
+    assert "sub-01_pet: frame 3" in caplog.text  # numbered from 1
 
 
 def test_missing_frame_timing_names_file_and_field():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ from test_reports_data import PREFIX, synthetic_dataset, write_truth_derivatives
 
 from tspo_bidsapp.reports import WarningCollector, build_participant_report
 from tspo_bidsapp.reports.__main__ import main as report_main
-from tspo_bidsapp.reports.figures import FD_THRESHOLD_MM, flagged_frames, plot_kinetic_fits
+from tspo_bidsapp.reports.figures import flagged_frames, plot_kinetic_fits
 
 SECTION_IDS = ("summary", "motion", "coregistration", "anatomy", "reference", "kinetics",
                "lesions", "methods")  # fmt: skip
@@ -68,12 +69,15 @@ def test_every_figure_exists_and_is_light(report):
 
 
 def test_motion_flags_the_frames_the_truth_moves(report):
-    _, html, expected = report
+    """Frames (numbered from 1) above the threshold the run recorded, not a report default."""
+    out, html, expected = report
     fd = expected["fd"]
-    truth_flags = [i + 1 for i in np.flatnonzero(fd > FD_THRESHOLD_MM)]
+    meta = json.loads(next(out.rglob("*_desc-confounds_timeseries.json")).read_text())
+    recorded = meta["motion_outlier"]["Threshold"]
+    truth_flags = [i + 1 for i in np.flatnonzero(fd > recorded)]
     assert truth_flags, "the synthetic motion should exceed the threshold"
     text = section(html, "motion")
-    assert f"{', '.join(map(str, truth_flags))}</dd>" in text
+    assert f"(FD &gt; {recorded:g} mm)</dt><dd>{', '.join(map(str, truth_flags))}</dd>" in text
     assert f"{fd.max():.2f} mm" in text
     assert flagged_frames(np.array([0.0, 0.6, np.nan, 0.4]), 0.5) == [1]
 

@@ -21,9 +21,12 @@ from tspo_bidsapp.anat.labels import TSPOMS_LABELS
 from tspo_bidsapp.interfaces.bids import write_dseg_tsv
 from tspo_bidsapp.kinetics.kinpar import KINPAR_COLUMNS
 from tspo_bidsapp.quant.phenotypes import LESION_COLUMNS
+from tspo_bidsapp.registration.confounds import confounds_description
 from tspo_bidsapp.synthetic import load_truth
 
 PREFIX = "sub-01_trc-PBR28"
+#: FD threshold (mm) the motion correction recorded for this run (not the default, on purpose).
+RECORDED_FD_THRESHOLD_MM = 0.7
 # Truth tissue class -> TSPO-MS region index.
 TSPOMS_OF_CLASS = {
     "csf": 19, "gm": 5, "nawm": 4, "cerebellar_gm": 12, "thalamus": 6, "choroid_plexus": 16,
@@ -93,6 +96,8 @@ def write_truth_derivatives(bids: Path, truth_dir: Path, out: Path) -> dict:
                                               "rot_x", "rot_y", "rot_z"])  # fmt: skip
     confounds["framewise_displacement"] = framewise_displacement(params)
     _tsv(confounds, pet / f"{PREFIX}_desc-confounds_timeseries.tsv")
+    (pet / f"{PREFIX}_desc-confounds_timeseries.json").write_text(json.dumps(
+        confounds_description(np.zeros(3), RECORDED_FD_THRESHOLD_MM)))  # fmt: skip
     noisefree = nib.load(truth.pet_noisefree)
     late = np.asarray(noisefree.dataobj, dtype=np.float32)[..., -8:].mean(axis=-1)
     petref = _save(late, noisefree, pet / f"{PREFIX}_desc-hmc_petref.nii.gz")

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tspo_bidsapp import __version__
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
 from tspo_bidsapp.writing import can_create, write_bytes_atomic
 
 ANALYSIS_LEVELS = ("participant", "group")
@@ -56,8 +59,8 @@ class Config:
     version: str = __version__
     # PET preprocessing
     hmc: bool = True  # frame-wise head-motion correction (--hmc-off: False)
-    hmc_start_time_s: float = 120.0  # frames starting earlier are not registered (seconds)
-    fd_threshold_mm: float = 1.0  # framewise displacement flagged above this (mm)
+    hmc_start_time_s: float = DEFAULT_HMC_START_TIME_S  # earlier frames: not registered (s)
+    fd_threshold_mm: float = DEFAULT_FD_THRESHOLD_MM  # frames with a larger FD are flagged (mm)
     injection_time_offset_s: float | None = None  # InjectionStart to use (s); None: the sidecar's
     # anatomy
     derivatives: tuple[Path, ...] = ()  # precomputed lesion masks / segmentations
@@ -71,7 +74,7 @@ class Config:
     )
     models: tuple[str, ...] = ("SRTM",)
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
-    logan_tstar_min: float = 30.0  # start of the Logan linear phase (minutes)
+    logan_tstar_min: float = DEFAULT_TSTAR_MIN  # start of the Logan linear phase (minutes)
     k2prime: float | None = None  # 1/min; None: median regional SRTM estimate
     active_threshold: float | None = None  # voxel DVR above which tissue is active
     active_threshold_file: Path | None = None  # where active_threshold was read from
@@ -90,6 +93,7 @@ class Config:
     group_smoothing_fwhm: float | None = None  # voxel-wise: Gaussian FWHM (mm) in MNI space
     group_permutations: int | None = None  # voxel-wise permutations; None: group default
     test_retest_percent: float | None = None  # longitudinal: within-subject CV (%); None: tracer's
+    group_include_flagged: bool = False  # keep fits whose fit_quality is not "ok" in statistics
 
     def __post_init__(self) -> None:
         for name in (

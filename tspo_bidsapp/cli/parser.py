@@ -29,6 +29,8 @@ from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
 from tspo_bidsapp.quant.svca import read_svca_classes
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
 from tspo_bidsapp.writing import check_writable
 
 _LABEL = re.compile(r"^[a-zA-Z0-9]+$")
@@ -69,11 +71,21 @@ def _labels(values: list[str] | None, prefix: str, option: str) -> tuple[str, ..
     return tuple(out)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show ``(default: X)`` only for real defaults the help text does not already state."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tspo-bidsapp",
         description="Quantitative TSPO PET for multiple sclerosis from a BIDS dataset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="the input BIDS dataset (never modified)")
     parser.add_argument("output_dir", type=Path, help="where BIDS-Derivatives are written")
@@ -139,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pet = parser.add_argument_group("PET preprocessing")
     pet.add_argument(
-        "--hmc-start-time", dest="hmc_start_time", type=float, default=120.0, metavar="SEC",
+        "--hmc-start-time", dest="hmc_start_time", type=float, default=DEFAULT_HMC_START_TIME_S,
+        metavar="SEC",
         help="frames starting before this time (seconds) are not motion-corrected",
     )  # fmt: skip
     pet.add_argument("--hmc-off", action="store_true", help="no head-motion correction")
@@ -150,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         "was injected 120 s before TimeZero",
     )  # fmt: skip
     pet.add_argument(
-        "--fd-threshold", dest="fd_threshold", type=float, default=1.0, metavar="MM",
+        "--fd-threshold", dest="fd_threshold", type=float, default=DEFAULT_FD_THRESHOLD_MM,
+        metavar="MM",
         help="framewise displacement (mm) above which a frame is flagged",
     )  # fmt: skip
     anat = parser.add_argument_group("anatomy")
@@ -249,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-retest-percent", dest="test_retest_percent", type=float, metavar="CV",
         help="within-subject test-retest CV (%%) for the smallest detectable change "
         "(default: the tracer's literature value)",
+    )  # fmt: skip
+    group.add_argument(
+        "--group-include-flagged", dest="group_include_flagged", action="store_true",
+        help="keep regional values whose fit_quality is not 'ok' in the group statistics",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tspo-bidsapp {__version__}")
     parser.add_argument(
@@ -393,6 +411,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "test_retest_percent": opts.test_retest_percent,
         "injection_time_offset_s": opts.injection_time_offset,
         "plasma_vb": opts.plasma_vb, "parent_fraction_model": opts.parent_fraction_model,
+        "group_include_flagged": opts.group_include_flagged,
     }  # fmt: skip
 
 

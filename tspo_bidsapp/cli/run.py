@@ -38,6 +38,7 @@ def _setup_logging(verbosity: int) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
+    logging.getLogger("tspo_bidsapp.progress").setLevel(logging.INFO)  # shown by default
 
 
 @contextlib.contextmanager
@@ -142,6 +143,11 @@ def run_participant(config: Config) -> int:
         "hash_method": "content",
     }
     plugin, plugin_args = config.nipype_plugin()
+    from tspo_bidsapp.cli.progress import Progress
+
+    progress = Progress.for_workflow(workflow)
+    if plugin in ("MultiProc", "LegacyMultiProc", "Linear"):
+        plugin_args = {"status_callback": progress, **plugin_args}
     if plugin == "MultiProc":  # a dead worker ends the run instead of hanging it
         from tspo_bidsapp.cli.multiproc import SafeMultiProcPlugin
 
@@ -161,6 +167,7 @@ def run_participant(config: Config) -> int:
         with (
             _environment(dict.fromkeys(THREAD_VARIABLES, threads) | {"NIPYPE_NO_ET": "1"}),
             threadpool_limits(config.omp_nthreads),  # BLAS pools already sized at import
+            progress,
         ):
             try:
                 workflow.run(plugin=plugin, plugin_args=plugin_args)

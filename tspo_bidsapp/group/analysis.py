@@ -32,6 +32,7 @@ from tspo_bidsapp.group.tables import (
 )
 from tspo_bidsapp.group.voxelwise import CLUSTER_FORMING_P, DEFAULT_PERMUTATIONS
 from tspo_bidsapp.io.participants import ParticipantInfo
+from tspo_bidsapp.quant.quality import is_flagged
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
 FAMILY = ("tracer", "model", "ref")
@@ -55,6 +56,7 @@ class GroupOptions:
     tracer_label: tuple[str, ...] = ()
     work_dir: Path | None = None
     threads: int = 1
+    include_flagged: bool = False  # keep regional values whose fit_quality is not "ok"
 
     @classmethod
     def from_config(cls, config) -> GroupOptions:
@@ -72,6 +74,7 @@ class GroupOptions:
             tracer_label=tuple(getattr(config, "tracer_label", ())),
             work_dir=getattr(config, "work_dir", None),
             threads=int(getattr(config, "omp_nthreads", 1)),
+            include_flagged=bool(getattr(config, "group_include_flagged", False)),
         )
 
 
@@ -117,6 +120,12 @@ def statistics(long: pd.DataFrame, options: GroupOptions) -> pd.DataFrame:
     for key, part in base.groupby(list(FAMILY), sort=True):
         measure = primary_measure(key[1])
         data = part[(part["measure"] == measure) & ~part["excluded"].astype(bool)]
+        if not options.include_flagged and "fit_quality" in data.columns:
+            flagged = is_flagged(data["fit_quality"])
+            if flagged.any():
+                LOGGER.info("group statistics %s: %d flagged regional value(s) left out "
+                            "(--group-include-flagged keeps them)", "/".join(key), flagged.sum())  # fmt: skip
+            data = data[~flagged]
         dropped = part.loc[part["excluded"].astype(bool), "participant_id"].unique()
         if len(dropped):
             LOGGER.info("group statistics %s: excluded %s", "/".join(key), ", ".join(dropped))
@@ -273,25 +282,30 @@ def analyse(
         runs = one_per_participant(long)
         zmaps = voxelmaps.run_voxelwise(coll, runs[~runs["excluded"].astype(bool)], group_dir,
                                         options)  # fmt: skip
-    _report(group_dir, study, long, stats, zmaps, mon)
+    _report(group_dir, study, long, stats, zmaps, mon, options)
     n = study["participant_id"].nunique()
     LOGGER.info("group: study table of %d participant(s), %d test(s)", n, len(stats))
     return {"study": study, "long": long, "statistics": stats, "longitudinal": change,
             "lesion_change": lchange, "monitoring": mon}  # fmt: skip
 
 
-def _report(group_dir, study, long, stats, zmaps, mon) -> None:
-    sections = [("Study table", report.table_html(study))]
+def _report(group_dir, study, long, stats, zmaps, mon, options: GroupOptions) -> None:
+    sections = [("Study table", report.study_tables(study))]
     base = one_per_participant(long)
     for key, part in base.groupby(list(FAMILY)):
-        data = part[part["measure"] == primary_measure(key[1])]
+        measure = primary_measure(key[1])
+        data = part[part["measure"] == measure]
         title = " / ".join(k for k in key if k)
-        sections.append((f"Regional {primary_measure(key[1])}: {title}",
-                         report.strip_plot(data, title) + report.edss_plot(data, title)))  # fmt: skip
+        sections.append((f"Regional {measure}: {title}",
+                         report.strip_plot(data, title, measure)
+                         + report.edss_plot(data, title, measure)))  # fmt: skip
     sections.append(("Lesion phenotypes per group", report.phenotype_plot(study) or "<p>none</p>"))
+    note = report.statistics_note(base, stats, options.min_group_size)
     if not stats.empty:
         shown = stats.drop(columns=["spearman_rho", "spearman_p"], errors="ignore")
-        sections.append(("Statistics", report.table_html(shown.sort_values("p"))))
+        sections.append(("Statistics", note + report.table_html(shown.sort_values("p"))))
+    else:
+        sections.append(("Statistics", note))
     if not mon.empty:
         shown = mon[mon["p"].notna()].drop(columns=["trv_source", "reason"])
         sections.append(("Treatment monitoring (percent change, 95 % CI)",

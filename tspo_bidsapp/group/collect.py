@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from tspo_bidsapp.exitcodes import InvalidBIDSError
+from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.quant.phenotypes import phenotype_summary
+from tspo_bidsapp.quant.quality import is_flagged
 
 LOGGER = logging.getLogger("tspo_bidsapp.group")
 RUN_KEYS = ("participant_id", "session", "tracer", "rec", "run")
@@ -110,24 +112,23 @@ def collect(output_dir: Path, participants: set[str] | None = None) -> Collectio
             if slot:
                 anat.setdefault(key, {})[slot] = path
             continue
-        if suffix == "kinpar" and ext == ".tsv":
+        if suffix == D.KINPAR.suffix and ext == D.KINPAR.extension:
             fit = {"model": ent.get("model", ""), "ref": ent.get("ref", "")}
             if not fit["model"]:
                 raise InvalidBIDSError("kinetic table without a model- entity", path=path)
             keys = run_key(ent) | fit
-            if ent.get("desc") == "lesions":
+            if D.LESION_KINPAR.matches(ent):
                 table = _read_tsv(path, ("lesion_id", "phenotype"))
                 lesions.append(table.assign(**keys))
                 summary = phenotype_summary(table)
                 phenos.append(keys | summary | {"source": str(path)})
-            elif "desc" not in ent:
+            elif D.KINPAR.matches(ent):
                 table = _read_tsv(path, ("region",))
                 regional.append(table.drop(columns=["model"], errors="ignore").assign(**keys))
-        elif suffix == "tacs" and ext == ".tsv" and ent.get("seg") == "tspoms":
+        elif D.REGION_TACS.matches(ent):
             tacs[_key_tuple(ent)] = path
-        elif suffix == "mimap" and ext.startswith(".nii") and ent.get("space") == "T1w":
-            if "meas" in ent and "model" in ent:
-                maps[_key_tuple(ent, ent["model"], ent.get("ref", ""), ent["meas"])] = path
+        elif D.MIMAP.matches(ent) and ent["space"] == "T1w":
+            maps[_key_tuple(ent, ent["model"], ent.get("ref", ""), ent["meas"])] = path
     return Collection(
         regional=add_deep_gm(_concat(regional)),
         lesions=_concat(lesions),
@@ -139,20 +140,10 @@ def collect(output_dir: Path, participants: set[str] | None = None) -> Collectio
 
 
 def _anat_slot(ent: dict[str, str]) -> str | None:
-    desc, suffix, ext = ent.get("desc"), ent["suffix"], ent["extension"]
-    if "space" in ent:
-        return None
-    if suffix == "T1w" and desc == "preproc" and ext.startswith(".nii"):
-        return "t1w"
-    if suffix == "mask" and desc == "brain" and ext.startswith(".nii"):
-        return "brain_mask"
-    if suffix == "dseg" and ent.get("seg") == "tspoms":
-        return "tspoms_dseg" if ext.startswith(".nii") else "tspoms_tsv"
-    if suffix == "dseg" and desc == "lesions" and ext.startswith(".nii"):
-        return "lesion_ids"
-    if suffix == "morph" and desc == "lesions" and ext == ".tsv":
-        return "lesion_morph"
-    return None
+    slots = (("t1w", D.T1W_PREPROC), ("brain_mask", D.BRAIN_MASK),
+             ("tspoms_dseg", D.TSPOMS_DSEG), ("tspoms_tsv", D.TSPOMS_TSV),
+             ("lesion_ids", D.LESION_DSEG), ("lesion_morph", D.LESION_MORPH))  # fmt: skip
+    return next((slot for slot, spec in slots if spec.matches(ent)), None)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -178,6 +169,9 @@ def add_deep_gm(regional: pd.DataFrame) -> pd.DataFrame:
             continue
         row = dict(zip(FIT_KEYS, key, strict=True))
         row.update(region="deep-GM", volume_ml=float(vol.sum()), derived=True)
+        if "fit_quality" in part.columns:
+            bad = part.loc[is_flagged(part["fit_quality"]), "region"]
+            row["fit_quality"] = "ok" if bad.empty else "from-flagged:" + "+".join(bad)
         for m in MEASURES:
             if m in part.columns:
                 vals = part[m].to_numpy(float)

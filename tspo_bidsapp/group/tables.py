@@ -16,6 +16,7 @@ import pandas as pd
 from tspo_bidsapp.group.collect import FIT_KEYS, MEASURES, RUN_KEYS
 from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.kinetics.registry import INPUT_FUNCTION, model_entity, model_names
+from tspo_bidsapp.quant.quality import is_flagged
 from tspo_bidsapp.tracers import lookup_tracer
 
 CLINICAL = ("group", "age", "sex", "edss", "tspo_genotype")
@@ -76,7 +77,8 @@ def long_table(regional: pd.DataFrame) -> pd.DataFrame:
         return regional
     measures = [m for m in MEASURES if m in regional.columns]
     id_cols = [c for c in (*FIT_KEYS, "region", "volume_ml", *CLINICAL, "excluded",
-                           "exclusion_reason", "derived") if c in regional.columns]  # fmt: skip
+                           "exclusion_reason", "derived", "fit_quality")
+               if c in regional.columns]  # fmt: skip
     long = regional.melt(id_vars=id_cols, value_vars=measures, var_name="measure")
     long = long[np.isfinite(pd.to_numeric(long["value"], errors="coerce"))]
     return long.sort_values([*FIT_KEYS, "region", "measure"]).reset_index(drop=True)
@@ -98,6 +100,7 @@ def study_table(regional: pd.DataFrame, phenotypes: pd.DataFrame) -> pd.DataFram
     info_cols = [*CLINICAL, "genotype_sensitive", "excluded", "exclusion_reason"]
     info = regional[[*FIT_KEYS, *info_cols]].drop_duplicates(list(FIT_KEYS))
     wide = info.merge(wide, on=list(FIT_KEYS), how="right")
+    wide = wide.merge(flagged_regions(regional), on=list(FIT_KEYS), how="left")
     if not phenotypes.empty:
         cols = [c for c in PHENOTYPE_COLUMNS if c in phenotypes.columns]
         wide = wide.merge(phenotypes[[*FIT_KEYS, *cols]], on=list(FIT_KEYS), how="left")
@@ -120,6 +123,18 @@ def phenotype_reason(wide: pd.DataFrame) -> list[str]:
         else:
             out.append("")
     return out
+
+
+def flagged_regions(regional: pd.DataFrame) -> pd.DataFrame:
+    """Per run/model/ref: ``flagged_regions``, the regions whose fit is not ``ok`` and why."""
+    keys = regional[list(FIT_KEYS)].drop_duplicates()
+    if "fit_quality" not in regional.columns:
+        return keys.assign(flagged_regions="")
+    bad = regional[is_flagged(regional["fit_quality"])]
+    text = (bad["region"] + " (" + bad["fit_quality"] + ")").groupby(
+        [bad[k] for k in FIT_KEYS], sort=False).agg("; ".join).rename("flagged_regions")  # fmt: skip
+    out = keys.merge(text.reset_index(), on=list(FIT_KEYS), how="left")
+    return out.fillna({"flagged_regions": ""})
 
 
 def baseline_rows(table: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,9 @@ from nipype.interfaces.base import (
 
 from tspo_bidsapp.io.pet_sidecar import REQUIRED_TIMING_FIELDS, REQUIRED_TRACER_FIELDS
 from tspo_bidsapp.io.timing import FrameTiming
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
+from tspo_bidsapp.registration.images import DEFAULT_SEED
 
 #: Sidecar fields copied into the motion-corrected PET's JSON.
 PET_TIMING_FIELDS = (
@@ -46,13 +49,15 @@ class _PETMotionCorrectionInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="4D dynamic PET")
     metadata = traits.Dict(mandatory=True, desc="PET JSON sidecar (FrameTimesStart, FrameDuration)")
     start_time_s = traits.Float(
-        120.0, usedefault=True, desc="frames starting earlier: not registered"
+        DEFAULT_HMC_START_TIME_S, usedefault=True, desc="frames starting earlier: not registered"
     )
     smooth_fwhm_mm = traits.Float(6.0, usedefault=True, desc="smoothing before registration (mm)")
-    fd_threshold_mm = traits.Float(1.0, usedefault=True, desc="FD above which a frame is flagged")
+    fd_threshold_mm = traits.Float(
+        DEFAULT_FD_THRESHOLD_MM, usedefault=True, desc="FD above which a frame is flagged"
+    )
     enabled = traits.Bool(True, usedefault=True, desc="False: identity transforms (--hmc-off)")
     omp_nthreads = traits.Int(1, usedefault=True, desc="ITK/OpenMP threads")
-    seed = traits.Int(20120401, usedefault=True, desc="random seed of the metric sampling")
+    seed = traits.Int(DEFAULT_SEED, usedefault=True, desc="random seed of the metric sampling")
 
 
 class _PETMotionCorrectionOutputSpec(TraitedSpec):
@@ -139,7 +144,7 @@ class _PETCoregistrationInputSpec(BaseInterfaceInputSpec):
     t1w = File(exists=True, mandatory=True, desc="T1w image")
     brain_mask = File(exists=True, desc="brain mask on the T1w grid (guides the metric)")
     omp_nthreads = traits.Int(1, usedefault=True, desc="ITK/OpenMP threads")
-    seed = traits.Int(20120401, usedefault=True, desc="random seed of the metric sampling")
+    seed = traits.Int(DEFAULT_SEED, usedefault=True, desc="random seed of the metric sampling")
 
 
 class _PETCoregistrationOutputSpec(TraitedSpec):

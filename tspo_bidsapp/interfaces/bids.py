@@ -27,11 +27,10 @@ from nipype.interfaces.base import (
 )
 
 from tspo_bidsapp.exitcodes import InvalidBIDSError
+from tspo_bidsapp.io.derivatives import DERIVED_ENTITIES, SOURCE_ENTITIES
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.writing import atomic_write, copy_file_atomic
 
-SOURCE_ENTITIES = ("sub", "ses", "task", "acq", "ce", "trc", "rec", "run")
-DERIVED_ENTITIES = ("space", "seg", "label", "model", "ref", "meas", "desc")
 DATATYPES = ("anat", "pet", "func", "dwi", "perf", "fmap", "beh")
 _VALUE = re.compile(r"^[a-zA-Z0-9]+$")
 

@@ -23,7 +23,9 @@ from nipype.interfaces.base import (
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.blood import read_input_function
+from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry import model_entity
 from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
 from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
@@ -189,7 +191,7 @@ class _KineticsInputSpec(BaseInterfaceInputSpec):
     ref_tsv = File(exists=True, mandatory=True, desc="reference TAC ('reference' column)")
     volumes = traits.Dict(Str, traits.Float, desc="region volumes (mL)")
     models = traits.List(Str, ["SRTM"], usedefault=True, desc="--models")
-    tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
+    tstar_min = traits.Float(DEFAULT_TSTAR_MIN, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
     k2prime = traits.Float(desc="--k2prime (1/min); default: median regional SRTM")
@@ -262,7 +264,7 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     ref_tsv = File(exists=True, mandatory=True, desc="reference TAC")
     brain_mask = File(exists=True, mandatory=True, desc="brain mask on the PET grid")
     models = traits.List(Str, ["SRTM"], usedefault=True, desc="--models")
-    tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
+    tstar_min = traits.Float(DEFAULT_TSTAR_MIN, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
     time_meta = traits.Dict(Str, traits.Any, desc="time axis and decay correction (sidecars)")
@@ -357,7 +359,7 @@ class LesionPhenotypes(SimpleInterface):
         summary = phenotype_summary(table)
         self._results.update(out_tsv=str(path), summary=summary)
         self._results["out_meta"] = json.loads(
-            json.dumps({"PhenotypeRule": rule.as_dict(), "Summary": summary})
+            json.dumps({D.PHENOTYPE_RULE_KEY: rule.as_dict(), "Summary": summary})
         )
         return runtime
 

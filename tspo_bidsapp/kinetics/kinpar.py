@@ -30,6 +30,7 @@ KINPAR_COLUMNS: tuple[str, ...] = (
     "n_params",
     "success",
     "edge",
+    "fit_quality",
 )
 
 
@@ -53,6 +54,7 @@ class KineticResult:
     n_params: int = 0
     success: bool = False
     edge: bool = False
+    fit_quality: str = ""  # "ok" or ";"-joined flags (tspo_bidsapp.quant.quality)
 
     def as_row(self) -> dict:
         return asdict(self)

@@ -130,7 +130,7 @@ class PlasmaFrames:
 PLASMA_COLUMNS: tuple[str, ...] = (
     "region", "model", "VT", "K1", "k2", "k3", "k4", "Kb", "vB", "VT_cov", "K1_cov", "k2_cov",
     "k3_cov", "k4_cov", "Kb_cov", "vB_cov", "intercept", "delay_min", "tstar_min", "wrss", "aic",
-    "n_frames", "n_params", "success", "edge", "identifiable",
+    "n_frames", "n_params", "success", "edge", "identifiable", "fit_quality",
 )  # fmt: skip
 
 
@@ -166,6 +166,7 @@ class PlasmaResult:
     success: bool = False
     edge: bool = False
     identifiable: bool = True
+    fit_quality: str = "ok"  # set by quant.quality.assess_fits
 
     def as_row(self) -> dict:
         return asdict(self)

@@ -77,11 +77,13 @@ class ModelSpec:
     logan_type: bool = False  # a Logan-type plot (takes the pipeline's --logan-tstar)
 
 
-_PLASMA_TAIL = ("delay_min", "wrss", "aic", "n_frames", "n_params", "success", "edge")
+_PLASMA_TAIL = ("delay_min", "wrss", "aic", "n_frames", "n_params", "success", "edge",
+                "fit_quality")  # fmt: skip
 _ONE = ("VT", "K1", "k2", "vB", "VT_cov", "K1_cov", "k2_cov", "vB_cov")
 _TWO = ("VT", "K1", "k2", "k3", "k4", "vB", "VT_cov", "K1_cov", "k2_cov", "k3_cov", "k4_cov",
         "vB_cov")  # fmt: skip
-_GRAPH = ("VT", "intercept", "vB", "tstar_min", "delay_min", "wrss", "aic", "n_frames", "success")
+_GRAPH = ("VT", "intercept", "vB", "tstar_min", "delay_min", "wrss", "aic", "n_frames", "success",
+          "fit_quality")  # fmt: skip
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

@@ -79,7 +79,7 @@ def check_reference(
     negative = np.flatnonzero(np.nan_to_num(tac, nan=0.0) < 0)
     if negative.size:
         out.append(
-            f"{name}: TAC is negative in {negative.size} frames (first at "
+            f"{name}: TAC is negative in {negative.size} frame(s) (first at "
             f"{timing.mid_min[negative[0]]:.1f} min)"
         )
     if np.any(np.isfinite(tac)):

@@ -28,6 +28,7 @@ from tspo_bidsapp.kinetics.registry import (
     model_names,
     results_table,
 )
+from tspo_bidsapp.quant.quality import assess_fits
 
 MODELS = model_names()  # what --models offers; plasma models run where a run has blood
 #: Units of the plasma-input models' table columns (kinpar sidecars).
@@ -92,7 +93,9 @@ def fit_regions(
     the blood-tissue delay fitted on the whole-brain TAC.
     """
     data = FitData(timing.start_min, timing.end_min, tacs, ref_tac, input_function)
-    return fit_regional(settings.models, data, settings.fit_options())
+    out, info = fit_regional(settings.models, data, settings.fit_options())
+    assess_fits(out, timing.start_min, timing.end_min, ref_tac, tacs)
+    return out, info
 
 
 def model_table(

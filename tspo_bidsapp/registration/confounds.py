@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.io.derivatives import FD_COLUMN, OUTLIER_COLUMN, THRESHOLD_KEY
+
 from .transforms import FD_SPHERE_RADIUS_MM, framewise_displacement, lps_to_ras, rigid_parameters
 
 LOGGER = logging.getLogger("tspo_bidsapp.registration")
@@ -38,9 +40,9 @@ def motion_confounds(
     table = pd.DataFrame(
         params, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
     )
-    table["framewise_displacement"] = fd
-    table["motion_outlier"] = outlier.astype(int)
-    for k in np.flatnonzero(outlier):
+    table[FD_COLUMN] = fd
+    table[OUTLIER_COLUMN] = outlier.astype(int)
+    for k in np.flatnonzero(outlier):  # frames are numbered from 1, as in the report
         LOGGER.warning(
             "%s: frame %d moved %.2f mm (framewise displacement) since the previous frame, "
             "above the %.2f mm threshold",
@@ -69,7 +71,7 @@ def confounds_description(centre_ras_mm: np.ndarray, fd_threshold_mm: float) -> 
     }
     for name, axis in (("rot_x", "x"), ("rot_y", "y"), ("rot_z", "z")):
         out[name] = {"Description": f"Rotation about the {axis} axis. {convention}", "Units": "rad"}
-    out["framewise_displacement"] = {
+    out[FD_COLUMN] = {
         "Description": (
             "Framewise displacement between a frame and the previous one: sum of absolute "
             "translation differences plus rotation differences converted to arc length on a "
@@ -78,9 +80,9 @@ def confounds_description(centre_ras_mm: np.ndarray, fd_threshold_mm: float) -> 
         ),
         "Units": "mm",
     }
-    out["motion_outlier"] = {
+    out[OUTLIER_COLUMN] = {
         "Description": f"1 when framewise_displacement exceeds {fd_threshold_mm:g} mm, else 0.",
         "Levels": {"0": "below threshold", "1": "motion outlier"},
-        "Threshold": fd_threshold_mm,
+        THRESHOLD_KEY: fd_threshold_mm,
     }
     return out

@@ -126,12 +126,16 @@ def resample_frame(frame, reference, itk_matrix: np.ndarray) -> np.ndarray:
     return ants.apply_ants_transform_to_image(tx, frame, reference, interpolation="linear").numpy()
 
 
+#: Frames starting before this time (s) are not registered (too few counts to register).
+DEFAULT_HMC_START_TIME_S = 120.0
+
+
 def correct_motion(
     pet: nib.spatialimages.SpatialImage,
     frame_start_s: np.ndarray,
     frame_duration_s: np.ndarray,
     *,
-    start_time_s: float = 120.0,
+    start_time_s: float = DEFAULT_HMC_START_TIME_S,
     smooth_fwhm_mm: float = 6.0,
     n_passes: int = 2,
     enabled: bool = True,

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tspo_bidsapp.io import derivatives as D
+
 # Stage of a crashed node, from words in its name (first match wins).
 STAGE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lesions", ("phenotype", "lesion_kin", "lesions_kin")),
@@ -122,14 +124,21 @@ def crash_files(output_dir: Path, subject: str) -> list[Crash]:
     return crashes
 
 
-def latest_config(output_dir: Path) -> dict:
-    """The most recent ``logs/config-*.json`` saved by a run (``{}`` if none)."""
-    configs = sorted((output_dir / "logs").glob("config-*.json"), key=lambda p: p.stat().st_mtime)
+def latest_config(output_dir: Path, subject: str | None = None) -> dict:
+    """The most recent participant-level ``logs/config-*.json`` that processed ``subject``
+    (all participants when its label list is empty); ``{}`` if none. Group-level runs save
+    their settings too and are skipped: they do not describe how a participant was processed."""
+    configs = sorted((output_dir / "logs").glob(D.CONFIG_GLOB), key=lambda p: p.stat().st_mtime)
     for path in reversed(configs):
         try:
-            return json.loads(path.read_text())
+            cfg = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        labels = cfg.get("participant_label") or []
+        if cfg.get("analysis_level", "participant") == "participant" and (
+            subject is None or not labels or subject in labels
+        ):
+            return cfg
     return {}
 
 

@@ -21,8 +21,6 @@ from tspo_bidsapp.kinetics.frames import InterpolatedReference  # noqa: E402
 from tspo_bidsapp.kinetics.srtm import srtm_frames  # noqa: E402
 from tspo_bidsapp.quant.tacs import read_tacs_tsv  # noqa: E402
 
-#: Framewise displacement above which a frame is flagged (mm; Power et al. 2012 use 0.5 mm).
-FD_THRESHOLD_MM = 0.5
 #: Regions shown in the kinetics figure when present (TSPO-MS names), in this order.
 KEY_REGIONS = (
     "thalamus", "cortical-GM", "NAWM", "WM-lesions", "perilesional-WM-0-3mm", "choroid-plexus",
@@ -40,13 +38,13 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-def flagged_frames(fd_mm: np.ndarray, threshold_mm: float = FD_THRESHOLD_MM) -> list[int]:
+def flagged_frames(fd_mm: np.ndarray, threshold_mm: float) -> list[int]:
     """Frame indices (0-based) whose framewise displacement exceeds ``threshold_mm``."""
     fd = np.nan_to_num(np.asarray(fd_mm, float), nan=0.0)
     return [int(i) for i in np.flatnonzero(fd > threshold_mm)]
 
 
-def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float = FD_THRESHOLD_MM) -> dict:
+def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float) -> dict:
     """Translations (mm), rotations (degrees) and framewise displacement (mm) per frame.
 
     Returns ``flagged`` (0-based frames with FD > threshold), ``max_fd_mm``,
@@ -70,7 +68,7 @@ def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float = FD_THRE
         for col, colour in zip(cols, ("tab:red", "tab:green", "tab:blue"), strict=True):
             ax.plot(frames, table[col].to_numpy(float) * scale, marker=".", color=colour, label=col)
         ax.set_ylabel(unit)
-        ax.legend(loc="upper left", ncol=3, fontsize=8, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         ax.axhline(0, color="0.7", lw=0.5)
     axes[0].set_title("Head motion per frame (relative to the reference frame)")
     axes[2].plot(frames, fd, marker=".", color="k", label="framewise displacement")
@@ -80,7 +78,7 @@ def plot_motion(confounds_tsv: Path, out: Path, *, threshold_mm: float = FD_THRE
                      label="flagged")  # fmt: skip
     axes[2].set_ylabel("FD (mm)")
     axes[2].set_xlabel("frame")
-    axes[2].legend(loc="upper left", ncol=3, fontsize=8, frameon=False)
+    axes[2].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     _save(fig, out)
     rot = table[list(ROTATIONS)].to_numpy(float)
     return {
@@ -115,14 +113,23 @@ def read_volumes(morph_tsv: Path | None) -> dict[str, float]:
 
 
 def plot_reference_tacs(
-    ref_tsv: Path, regions_tsv: Path | None, out: Path, *, volumes: dict[str, float]
+    ref_tsv: Path,
+    regions_tsv: Path | None,
+    out: Path,
+    *,
+    volumes: dict[str, float],
+    ref_label: str | None = None,
 ) -> dict:
-    """Reference TAC with the whole-brain TAC and a high-binding region (kBq/mL vs minutes)."""
+    """Reference TAC with the whole-brain TAC and a high-binding region (kBq/mL vs minutes).
+
+    ``ref_label``: the reference's name (the ``ref-`` entity); default: the TSV column."""
     timing, ref = read_tacs_tsv(ref_tsv)
     ref_name, ref_tac = next(iter(ref.items()))
     mid = timing.mid_min
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(mid, ref_tac, "o-", color="tab:blue", ms=3, label=f"reference ({ref_name})")
+    label = ref_label or ref_name
+    ax.plot(mid, ref_tac, "o-", color="tab:blue", ms=3,
+            label="reference" if label == "reference" else f"reference: {label}")  # fmt: skip
     info: dict = {"reference": ref_name}
     if regions_tsv is not None:
         _, tacs = read_tacs_tsv(regions_tsv)

@@ -1,8 +1,16 @@
-"""The methods paragraph of the report, written from the settings and sidecars of the run."""
+"""The methods paragraphs of the report, written from what ran: the run's saved configuration
+(``logs/config-*.json``) and the facts its derivatives record (segmentation source, PVC, FD
+threshold, phenotype rule). Nothing is said that the run did not do."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from tspo_bidsapp.interfaces.bids import software_versions
+from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
 
 REFERENCES: dict[str, str] = {
     "srtm": "Lammertsma AA, Hume SP. Simplified reference tissue model for PET receptor "
@@ -27,23 +35,60 @@ REFERENCES: dict[str, str] = {
     "4:1294 (2019).",
     "fd": "Power JD et al. Spurious but systematic correlations in functional connectivity MRI "
     "networks arise from subject motion. NeuroImage 59:2142-2154 (2012).",
+    "gtm": "Rousset OG, Ma Y, Evans AC. Correction for partial volume effects in PET: principle "
+    "and validation. J Nucl Med 39:904-911 (1998).",
     "phenotypes": "Nylund M et al. Phenotyping of multiple sclerosis lesions according to "
     "innate immune cell activation using 18 kDa translocator protein-PET. Brain Commun "
     "4:fcab301 (2022).",
 }
 
 
-def methods_paragraphs(
-    *,
-    tracer: str | None,
-    n_frames: int | None,
-    models: list[str],
-    references: list[str],
-    fd_threshold_mm: float,
-    has_flair: bool,
-    has_lesions: bool,
-) -> tuple[list[str], list[str]]:
-    """(paragraphs, cited references) describing what this run did."""
+@dataclass
+class RunFacts:
+    """What the derivatives of one participant show was done."""
+
+    tracer: str | None = None
+    n_frames: int | None = None
+    models: list[str] = field(default_factory=list)  # models with a regional table
+    references: list[str] = field(default_factory=list)  # ref- entities found
+    has_flair: bool = False
+    segmentation: str = ""  # SegmentationSource of the anat sidecars
+    lesion_source: str = ""  # LesionMaskSource of the anat sidecars
+    pvc_gtm: bool = False  # regional tables fitted to GTM-corrected TACs
+    fd_threshold_mm: float | None = None  # recorded in the confounds sidecar
+    phenotype_rule: dict = field(default_factory=dict)  # PhenotypeRule of the lesion table
+    has_lesions: bool = False  # a lesion table was written
+
+
+def _segmentation_text(facts: RunFacts) -> tuple[str, list[str]]:
+    seg, lesion = facts.segmentation.lower(), facts.lesion_source.lower()
+    cite = []
+    if seg.startswith("supplied"):
+        text = "The whole-brain segmentation was supplied by the user (not computed by the app)"
+    else:
+        inputs = "T1w and FLAIR" if facts.has_flair else "T1w"
+        text = f"Whole-brain segmentation was computed with SAMSEG [samseg] from the {inputs}"
+        cite.append("samseg")
+    if lesion.startswith("supplied"):
+        text += "; the lesion mask was supplied by the user"
+    elif "samseg" in lesion:
+        text += "; MS lesions were segmented with SAMSEG's lesion mode"
+        cite.append("samseg")
+    elif lesion == "none":
+        text += "; no lesion mask was available, so lesions were not segmented"
+    text += (
+        ". TSPO-MS regions (lesions, perilesional white matter, normal-appearing white matter, "
+        "cortical and deep grey matter, cerebellar grey-matter reference) were derived from it."
+    )
+    return text, cite
+
+
+def methods_paragraphs(cfg: Mapping, facts: RunFacts) -> tuple[list[str], list[str]]:
+    """(paragraphs, cited reference keys) describing what this run did.
+
+    ``cfg``: the run's saved configuration (:meth:`~tspo_bidsapp.config.Config.to_dict`);
+    ``facts``: what its derivatives record (:class:`RunFacts`).
+    """
     versions = software_versions()
     cite: list[str] = ["nipype", "pybids"]
     text = [
@@ -51,59 +96,97 @@ def methods_paragraphs(
         f"workflow built on Nipype {versions.get('nipype', '?')} [nipype]; the input dataset "
         "was queried with PyBIDS [pybids]."
     ]
-    pet = (
-        f"Each frame of the dynamic {tracer or 'TSPO'} PET"
-        + (f" ({n_frames} frames)" if n_frames else "")
-        + " was rigidly realigned to a reference frame with ANTsPy [ants]; framewise "
-        f"displacement was computed as in Power et al. [fd] and frames above "
-        f"{fd_threshold_mm:g} mm were flagged. The motion-corrected PET reference was "
-        "co-registered rigidly to the T1-weighted image (ANTs, mutual information) [ants]."
-    )
-    cite += ["ants", "fd"]
-    text.append(pet)
-    anat = (
-        "Whole-brain segmentation"
-        + (" and MS lesion segmentation" if has_flair else "")
-        + " were obtained with SAMSEG [samseg]"
-        + (" from the T1w and FLAIR images" if has_flair else " from the T1w image")
-        + "; TSPO-MS regions (lesions, perilesional white matter, normal-appearing white matter, "
-        "cortical and deep grey matter, cerebellar grey-matter reference) were derived from it."
-    )
-    cite.append("samseg")
-    text.append(anat)
-    if references:
-        refs = []
-        for ref in references:
-            if ref == "svca":
-                refs.append("a supervised cluster analysis (SVCA) pseudo-reference [svca]")
-                cite.append("svca")
-            else:
-                refs.append(f"the {ref} grey matter")
-        text.append("The reference region was " + " and ".join(refs) + ".")
-    if models:
-        parts = []
-        for model in models:
-            key = model.lower()
-            if key == "srtm":
-                parts.append("SRTM [srtm] (regional non-linear fit; voxel-wise basis functions "
-                             "[bfm])")  # fmt: skip
-                cite += ["srtm", "bfm"]
-            elif key == "srtm2":
-                parts.append("SRTM2 [srtm2]")
-                cite.append("srtm2")
-            elif key in REFERENCES:
-                parts.append(f"{model} [{key}]")
-                cite.append(key)
-            else:
-                parts.append(model)
-        text.append(
-            "Binding potential (BPND) and distribution volume ratio (DVR = 1 + BPND) were "
-            "estimated with " + ", ".join(parts) + "."
+    fd = facts.fd_threshold_mm
+    if fd is None:
+        fd = float(cfg.get("fd_threshold_mm", DEFAULT_FD_THRESHOLD_MM))
+    frames = f" ({facts.n_frames} frames)" if facts.n_frames else ""
+    if cfg.get("hmc", True):
+        start = float(cfg.get("hmc_start_time_s", DEFAULT_HMC_START_TIME_S))
+        pet = (
+            f"Each frame of the dynamic {facts.tracer or 'TSPO'} PET{frames} starting at or "
+            f"after {start:g} s was rigidly realigned to a reference frame with ANTsPy [ants]; "
+            "framewise displacement was computed as in Power et al. [fd] and frames above "
+            f"{fd:g} mm were flagged."
         )
-    if has_lesions:
+        cite += ["ants", "fd"]
+    else:
+        pet = f"Head-motion correction of the dynamic {facts.tracer or 'TSPO'} PET{frames} was off."
+        cite.append("ants")
+    text.append(
+        pet + " The PET reference was co-registered rigidly to the T1-weighted image (ANTs, "
+        "mutual information) [ants]."
+    )
+    anat, more = _segmentation_text(facts)
+    text.append(anat)
+    cite += more
+    refs = []
+    for ref in facts.references:
+        if ref == "svca":
+            refs.append("a supervised cluster analysis (SVCA) pseudo-reference [svca]")
+            cite.append("svca")
+        else:
+            refs.append(f"the {ref} grey matter")
+    if refs:
+        text.append("The reference region was " + " and ".join(refs) + ".")
+    if facts.pvc_gtm:
+        fwhm = cfg.get("pet_fwhm_mm")
         text.append(
-            "Lesions were classified as rim-active, overall-active or inactive from the DVR of "
-            "their core and of a 2 mm perilesional rim [phenotypes]."
+            "Regional TACs were corrected for partial-volume effects with the geometric transfer "
+            "matrix method [gtm]" + (f" (PET resolution {fwhm:g} mm FWHM)" if fwhm else "")
+            + "; voxel-wise maps were not corrected."
+        )  # fmt: skip
+        cite.append("gtm")
+    text += _model_text(cfg, facts.models, cite)
+    rule = facts.phenotype_rule
+    if facts.has_lesions and not rule:
+        text.append("Lesions were classified as rim-active, overall-active or inactive from the "
+                    "DVR of their core and of a perilesional rim [phenotypes].")  # fmt: skip
+        cite.append("phenotypes")
+    elif rule:
+        source = rule.get("threshold_source", "user")
+        how = (
+            f"mean + {rule.get('threshold_k'):g} SD of healthy controls' white-matter DVR"
+            if source == "healthy-controls" and rule.get("threshold_k") is not None
+            else "set by the user"
+        )
+        text.append(
+            "Lesions were classified as rim-active, overall-active or inactive from the fraction "
+            f"of active voxels (DVR > {rule['threshold_dvr']:.3g}, {how}) in their core and in "
+            f"a {rule.get('rim_mm', 2):g} mm perilesional rim [phenotypes]."
         )
         cite.append("phenotypes")
     return text, list(dict.fromkeys(cite))
+
+
+def _model_text(cfg: Mapping, models: list[str], cite: list[str]) -> list[str]:
+    parts = []
+    for model in models:
+        key = model.lower()
+        if key == "srtm":
+            parts.append("SRTM [srtm] (regional weighted non-linear fit; voxel-wise basis "
+                         "functions [bfm])")  # fmt: skip
+            cite += ["srtm", "bfm"]
+        elif key in ("srtm2", "mrtm2"):
+            k2p = cfg.get("k2prime")
+            fixed = f"k2' = {k2p:g} /min" if k2p else "k2' fixed to the median regional SRTM value"
+            parts.append(f"{model} [{key}] ({fixed})")
+            cite.append(key)
+        elif key == "logan":
+            tstar = float(cfg.get("logan_tstar_min", DEFAULT_TSTAR_MIN))
+            parts.append(f"the Logan reference plot [logan] (t* = {tstar:g} min)")
+            cite.append("logan")
+        elif key == "suvr":
+            window = cfg.get("suvr_window_min")
+            parts.append("SUVR (" + (f"{window[0]:g}-{window[1]:g} min" if window
+                                     else "last 20 min of the scan") + ")")  # fmt: skip
+        else:
+            parts.append(model)
+    if not parts:
+        return []
+    return [
+        "Binding potential (BPND) and distribution volume ratio (DVR = 1 + BPND) were "
+        "estimated with " + ", ".join(parts) + ". Every regional fit was checked for parameters "
+        "at their bounds, implausible values, residuals larger than the frame noise and "
+        "non-identifiable parameters; flagged values are marked in the tables and left out of "
+        "group statistics."
+    ]

@@ -6,6 +6,7 @@ few megabytes at most.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -20,16 +21,62 @@ DPI = 60
 N_CUTS = 5
 
 
-def _save_png(display_or_fig, out: Path) -> Path:
+def _save_png(display_or_fig, out: Path, side=(), dpi: int = DPI) -> Path:
+    """Save a nilearn display or figure; ``side``: callables ``f(height_in) -> figure`` drawn
+    at the same height and pasted to its right (colour bars, legends)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    display_or_fig.savefig(str(out), dpi=DPI)
+    display_or_fig.savefig(str(out), dpi=dpi)
     if hasattr(display_or_fig, "close"):
         display_or_fig.close()
     plt.close("all")
     with Image.open(out) as img:
-        small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        image = img.convert("RGB")
+    for make in side:
+        fig = make(image.height / dpi)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+        plt.close(fig)
+        strip = Image.open(buf).convert("RGB")
+        joined = Image.new("RGB", (image.width + strip.width, image.height), "black")
+        joined.paste(image, (0, 0))
+        joined.paste(strip, (image.width, 0))
+        image = joined
+    small = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     small.save(out, optimize=True)
     return out
+
+
+def colorbar_strip(cmap: str, vmin: float, vmax: float, label: str):
+    """A vertical colour bar (3 ticks, white on black) as a ``side`` figure of :func:`_save_png`."""
+
+    def make(height_in: float):
+        fig = plt.figure(figsize=(1.1, height_in), facecolor="black")
+        cax = fig.add_axes((0.08, 0.1, 0.18, 0.8))
+        norm = matplotlib.colors.Normalize(vmin, vmax)
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+        bar.set_ticks([vmin, 0.5 * (vmin + vmax), vmax])
+        bar.ax.tick_params(colors="white", labelsize=9)
+        bar.set_label(label, color="white", fontsize=10)
+        return fig
+
+    return make
+
+
+def legend_strip(names: dict[int, str]):
+    """Colour legend of a label overlay (tab20, as drawn by :func:`mosaic`)."""
+
+    def make(height_in: float):
+        from matplotlib.patches import Patch
+
+        cmap = plt.get_cmap("tab20")
+        handles = [Patch(color=cmap((i - 1) % 20), label=f"{i} {n}") for i, n in names.items()
+                   if i > 0]  # fmt: skip
+        fig = plt.figure(figsize=(3.6, height_in), facecolor="black")
+        fig.legend(handles=handles, loc="center left", frameon=False, fontsize=10,
+                   labelcolor="white", ncol=1 if len(handles) <= 22 else 2)  # fmt: skip
+        return fig
+
+    return make
 
 
 def _mean_3d(path: Path) -> nib.Nifti1Image:
@@ -58,14 +105,18 @@ def mosaic(
     contours: tuple[tuple[Path, str], ...] = (),
     contour_levels: dict[Path, list[float]] | None = None,
     label_overlay: Path | None = None,
+    label_names: dict[int, str] | None = None,
     title: str | None = None,
     colorbar: bool = False,
+    colorbar_label: str = "",
+    overlay_alpha: float = 0.8,
     cut_coords: int = N_CUTS,
 ) -> Path:
     """Three-plane mosaic of ``background`` with an optional overlay, label map and contours.
 
     ``contours``: (image, colour) pairs; binary masks are outlined at 0.5, other images at the
-    levels in ``contour_levels`` (default: 50 % of their robust maximum).
+    levels in ``contour_levels`` (default: 50 % of their robust maximum). ``label_names`` adds
+    a colour legend of the label map; ``colorbar`` a colour bar of the overlay at the right.
     """
     from nilearn import plotting
 
@@ -85,7 +136,7 @@ def mosaic(
         img = _mean_3d(overlay)
         vmin, vmax = overlay_range or (0.0, _robust_vmax(img, 99.0))
         display.add_overlay(img, cmap=overlay_cmap, vmin=vmin, vmax=vmax, threshold=threshold,
-                            transparency=0.8, colorbar=colorbar)  # fmt: skip
+                            transparency=overlay_alpha, colorbar=False)  # fmt: skip
     for path, colour in contours:
         img = _mean_3d(path)
         data = np.asarray(img.dataobj, dtype=np.float32)
@@ -94,7 +145,12 @@ def mosaic(
             binary = np.isin(np.unique(data[np.isfinite(data)]), (0, 1)).all()
             levels = [0.5] if binary else [0.5 * _robust_vmax(img)]
         display.add_contours(img, levels=levels, colors=[colour], linewidths=1.0)
-    return _save_png(display, out)
+    side = []
+    if overlay is not None and colorbar:
+        side.append(colorbar_strip(overlay_cmap, vmin, vmax, colorbar_label))
+    if label_overlay is not None and label_names:
+        side.append(legend_strip(label_names))
+    return _save_png(display, out, side)
 
 
 def lesion_centres(lesion_ids: np.ndarray) -> dict[int, tuple[int, int, int]]:
@@ -113,7 +169,7 @@ def lesion_montage(
     chosen: dict[str, list[int]],
     out: Path,
     *,
-    half_width_mm: float = 15.0,
+    half_width_mm: float = 20.0,
     map_range: tuple[float, float] = (0.8, 2.0),
     map_label: str = "DVR",
 ) -> Path:
@@ -140,11 +196,10 @@ def lesion_montage(
     centres = lesion_centres(lesions)
     rows = [(ph, ids) for ph, ids in chosen.items() if ids]
     n_cols = max((len(ids) for _, ids in rows), default=1)
-    fig, axes = plt.subplots(len(rows) or 1, n_cols, figsize=(2.1 * n_cols, 2.3 * max(len(rows), 1)),
+    fig, axes = plt.subplots(len(rows) or 1, n_cols, figsize=(2.8 * n_cols, 3.0 * max(len(rows), 1)),
                              squeeze=False, facecolor="black")  # fmt: skip
     zooms = t1_img.header.get_zooms()[:3]
     half = [max(3, int(round(half_width_mm / z))) for z in zooms[:2]]
-    vmax = float(np.percentile(t1[t1 > 0], 99.5)) if (t1 > 0).any() else 1.0
     image = None
     for ax in axes.ravel():
         ax.axis("off")
@@ -156,16 +211,20 @@ def lesion_montage(
             x, y, z = centres[lesion]
             sl = (slice(max(x - half[0], 0), x + half[0] + 1),
                   slice(max(y - half[1], 0), y + half[1] + 1), z)  # fmt: skip
-            ax.imshow(t1[sl].T, cmap="gray", origin="lower", vmin=0, vmax=vmax)
+            crop = t1[sl]
+            inside = crop[crop > 0]  # window the T1w on the crop, not the whole head
+            lo, hi = np.percentile(inside, (1, 99.5)) if inside.size else (0.0, 1.0)
+            ax.imshow(crop.T, cmap="gray", origin="lower", vmin=lo, vmax=hi)
             if pmap is not None:
-                values = np.ma.masked_invalid(pmap[sl].T)
+                values = pmap[sl].T  # outside the brain mask: no colour (not black)
+                values = np.ma.masked_where(~np.isfinite(values) | (values <= 0), values)
                 image = ax.imshow(values, cmap="inferno", origin="lower", alpha=0.55,
                                   vmin=map_range[0], vmax=map_range[1])  # fmt: skip
             ax.contour((lesions[sl] == lesion).T.astype(float), levels=[0.5], colors="cyan",
-                       linewidths=1.0, origin="lower")  # fmt: skip
+                       linewidths=1.5, origin="lower")  # fmt: skip
             ax.set_title(f"{phenotype}\nlesion {lesion}", color="white", fontsize=8)
     if image is not None:
         cbar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, pad=0.02)
         cbar.set_label(map_label, color="white")
         cbar.ax.tick_params(colors="white")
-    return _save_png(fig, out)
+    return _save_png(fig, out, dpi=90)

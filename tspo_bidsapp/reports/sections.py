@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspo_bidsapp.anat.labels import TSPOMS_LABELS, read_dseg_tsv
+from tspo_bidsapp.io import derivatives as D
+from tspo_bidsapp.quant.quality import is_flagged
 from tspo_bidsapp.reports import figures as F
 from tspo_bidsapp.reports import mosaics as M
 from tspo_bidsapp.reports.collect import Crash, PetRunFiles, sidecar
@@ -97,19 +100,25 @@ def table_from_frame(caption: str, frame: pd.DataFrame, columns: list[str], flag
     return Table(caption, cols, rows, flagged)
 
 
-def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> dict:
-    """Per-run motion plot and petref mosaic; returns flagged frames per run."""
+def motion_section(
+    sec: Section, runs: list[PetRunFiles], fig: FigureMaker, fd_threshold_mm: float
+) -> dict:
+    """Per-run motion plot and petref mosaic; returns ``{run: (flagged frames, threshold)}``.
+
+    The threshold is the one the run recorded in its confounds sidecar, else
+    ``fd_threshold_mm`` (the run's configuration)."""
     flagged = {}
     for run in runs:
-        confounds = run.first("desc-confounds_timeseries.tsv")
+        confounds = run.first(D.CONFOUNDS.tail())
         if confounds is not None:
-            threshold = float(sidecar(confounds).get("FDThresholdMM", F.FD_THRESHOLD_MM))
+            recorded = D.fd_threshold(sidecar(confounds))
+            threshold = fd_threshold_mm if recorded is None else recorded
             info = fig(sec, f"{run.prefix}_desc-motion_pet.svg",
                        f"{run.prefix}: translations, rotations and framewise displacement "
                        f"(flagged: FD > {threshold:g} mm).", F.plot_motion, confounds,
                        threshold_mm=threshold)  # fmt: skip
             if info:
-                flagged[run.prefix] = info["flagged"]
+                flagged[run.prefix] = (info["flagged"], threshold)
                 frames = ", ".join(str(i + 1) for i in info["flagged"]) or "none"
                 sec.items += [
                     (f"{run.prefix} frames", str(info["n_frames"])),
@@ -118,7 +127,7 @@ def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> d
                      f"{info['max_trans_mm']:.2f} mm / {info['max_rot_deg']:.2f}°"),
                     (f"{run.prefix} flagged frames (FD > {threshold:g} mm)", frames),
                 ]  # fmt: skip
-        petref = run.first("desc-hmc_petref.nii.gz")
+        petref = run.first(D.PETREF.tail())
         if petref is not None:
             fig(sec, f"{run.prefix}_desc-petref_pet.png",
                 f"{run.prefix}: motion-corrected PET reference (mean of realigned frames).",
@@ -128,7 +137,7 @@ def motion_section(sec: Section, runs: list[PetRunFiles], fig: FigureMaker) -> d
 
 def coreg_section(sec: Section, runs, fig: FigureMaker, t1w, brain_mask) -> None:
     for run in runs:
-        pet_t1 = run.first("space-T1w_desc-hmc_petref.nii.gz")
+        pet_t1 = run.first(D.PETREF_T1W.tail())
         if pet_t1 is None or t1w is None:
             continue
         img = M._mean_3d(pet_t1)
@@ -163,8 +172,9 @@ def anatomy_section(sec: Section, fig: FigureMaker, subject: str, files: dict) -
         )
     if t1w is not None and files.get("tspoms") is not None:
         fig(sec, f"sub-{subject}_seg-tspoms_dseg.png",
-            "TSPO-MS regions over the T1w (colours cycle over the region indices of the dseg.tsv).",
-            M.mosaic, t1w, label_overlay=files["tspoms"], contours=contours)  # fmt: skip
+            "TSPO-MS regions over the T1w (legend: index and name from the dseg.tsv); lesions "
+            "outlined in red.", M.mosaic, t1w, label_overlay=files["tspoms"],
+            label_names=_region_names(files["tspoms"]), contours=contours)  # fmt: skip
     volumes = {}
     if files.get("morph") is not None:
         volumes = fig(sec, f"sub-{subject}_seg-tspoms_desc-volumes_dseg.svg",
@@ -177,6 +187,15 @@ def anatomy_section(sec: Section, fig: FigureMaker, subject: str, files: dict) -
     return volumes
 
 
+def _region_names(dseg: Path) -> dict[int, str]:
+    """Index -> name of a ``seg-tspoms`` dseg, from its ``dseg.tsv`` (the TSPO-MS table if absent)."""
+    tsv = dseg.with_name(dseg.name.replace(".nii.gz", ".tsv"))
+    try:
+        return read_dseg_tsv(tsv)
+    except (OSError, ValueError):
+        return dict(TSPOMS_LABELS)
+
+
 def _ref_name(path: Path) -> str:
     match = re.search(r"_ref-([a-zA-Z0-9]+)_", path.name)
     return match.group(1) if match else "unknown"
@@ -185,23 +204,24 @@ def _ref_name(path: Path) -> str:
 def reference_section(sec: Section, runs, fig: FigureMaker, t1w, volumes) -> list[str]:
     refs = []
     for run in runs:
-        regions = run.first("seg-tspoms_desc-preproc_tacs.tsv")
-        pet_t1 = run.first("space-T1w_desc-hmc_petref.nii.gz")
-        for ref_tsv in run.find("ref-*_desc-preproc_tacs.tsv"):
+        regions = run.first(D.REGION_TACS.tail())
+        pet_t1 = run.first(D.PETREF_T1W.tail())
+        for ref_tsv in run.find(D.REF_TACS.tail()):
             ref = _ref_name(ref_tsv)
             refs.append(ref)
-            mask = run.first(f"ref-{ref}_desc-ref_mask.nii.gz")
+            mask = run.first(D.REF_MASK.tail(ref=ref))
             background = t1w or pet_t1
             if mask is not None and background is not None:
+                # the outline alone: a PET colour overlay hid the anatomy under it
                 fig(sec, f"{run.prefix}_ref-{ref}_desc-mask_pet.png",
-                    f"{run.prefix}: reference region '{ref}' (cyan) over the T1w with the PET "
-                    "reference in colour.", M.mosaic, background,
-                    overlay=pet_t1 if t1w is not None else None,
+                    f"{run.prefix}: reference region '{ref}' (cyan outline) over the "
+                    f"{'T1w' if t1w is not None else 'PET reference'}; the PET is shown over "
+                    "the T1w under Co-registration.", M.mosaic, background,
                     contours=((mask, "cyan"),))  # fmt: skip
             info = fig(sec, f"{run.prefix}_ref-{ref}_desc-tacs_pet.svg",
                        f"{run.prefix}: reference TAC '{ref}' with the whole-brain and a "
                        "high-binding TAC.", F.plot_reference_tacs, ref_tsv, regions,
-                       volumes=volumes)  # fmt: skip
+                       volumes=volumes, ref_label=ref)  # fmt: skip
             if info and "late_ratio" in info:
                 sec.items.append((f"{run.prefix} {info['high_binding']}/reference (late frames)",
                                   f"{info['late_ratio']:.3f}"))  # fmt: skip
@@ -232,11 +252,15 @@ def _edge_fraction(meta: dict) -> float | None:
     return None
 
 
-def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
+#: Display range of each parametric map in the report (unitless measures).
+MAP_RANGES = {"BPND": (0.0, 1.0), "DVR": (0.8, 2.0), "R1": (0.5, 1.5), "SUVR": (0.8, 2.0)}
+
+
+def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None) -> list[str]:
     models = []
     for run in runs:
-        regions = run.first("seg-tspoms_desc-preproc_tacs.tsv")
-        for kinpar in run.find("model-*_ref-*_kinpar.tsv"):
+        regions = run.first(D.REGION_TACS.tail())
+        for kinpar in run.find(D.KINPAR.tail()):
             if "_desc-" in kinpar.name:
                 continue
             model = re.search(r"_model-([a-zA-Z0-9]+)_", kinpar.name).group(1)
@@ -244,10 +268,9 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
             models.append(model)
             tag = f"model-{model}_ref-{ref}"
             # the fits were made on the partial-volume-corrected TACs when GTM was used
-            desc = "gtm" if "GTM" in str(
-                sidecar(kinpar).get("PartialVolumeCorrection", "")) else "preproc"  # fmt: skip
-            regions = run.first(f"seg-tspoms_desc-{desc}_tacs.tsv") or regions
-            ref_tsv = run.first(f"ref-{ref}_desc-{desc}_tacs.tsv")
+            gtm = D.is_pvc_gtm(sidecar(kinpar))
+            regions = run.first((D.REGION_TACS_GTM if gtm else D.REGION_TACS).tail()) or regions
+            ref_tsv = run.first((D.REF_TACS_GTM if gtm else D.REF_TACS).tail(ref=ref))
             if regions is not None and ref_tsv is not None:
                 res = fig(sec, f"{run.prefix}_{tag}_desc-fits_pet.svg",
                           f"{run.prefix}: key regional TACs, {model} fits and residuals "
@@ -258,39 +281,53 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w) -> list[str]:
                     sec.items.append((f"{run.prefix} {tag} largest relative RMS residual",
                                       f"{res[worst]:.3%} ({worst})"))  # fmt: skip
             table = pd.read_csv(kinpar, sep="\t", na_values=["n/a"])
+            table["_flag"] = table.get("edge", False)
+            if "fit_quality" in table.columns:
+                table["_flag"] = is_flagged(table["fit_quality"])
+                bad = table.loc[table["_flag"], "region"].tolist()
+                sec.items.append((f"{run.prefix} {tag} flagged fits",
+                                  f"{len(bad)} of {len(table)}" + (f": {', '.join(bad)}"
+                                                                   if bad else "")))  # fmt: skip
             sec.tables.append(table_from_frame(
                 f"{run.prefix}: {model} regional values (reference '{ref}'; highlighted rows: "
-                "optimum at a parameter bound)", table,
-                ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR", "edge"],
-                flag_col="edge"))  # fmt: skip
-            for meas in ("BPND", "DVR", "SUVR"):
-                maps = run.find(f"space-*_{tag}_meas-{meas}_mimap.nii.gz")
+                "fit_quality not ok, left out of group statistics)", table,
+                ["region", "volume_ml", "BPND", "DVR", "R1", "k2", "k2prime", "SUVR",
+                 "fit_quality"], flag_col="_flag"))  # fmt: skip
+            edge_shown = False
+            for meas, (lo, hi) in MAP_RANGES.items():
+                maps = run.find(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas=meas))
+                maps = maps or run.find(D.MIMAP.tail(model=model, ref=ref, meas=meas))
                 if not maps:
                     continue
                 path = maps[0]
                 edge = _edge_fraction(sidecar(path))
-                if edge is not None:
+                if edge is not None and not edge_shown:
+                    edge_shown = True
                     sec.items.append((f"{run.prefix} {tag} voxels at grid edges", f"{edge:.2%}"))
-                in_t1 = "_space-T1w_" in path.name
-                background = t1w if in_t1 and t1w is not None else run.first(
-                    "desc-hmc_petref.nii.gz")  # fmt: skip
-                lo, hi = (0.0, 1.0) if meas == "BPND" else (0.8, 2.0)
+                in_t1 = "_space-T1w_" in path.name and t1w is not None
+                background = t1w if in_t1 else run.first(D.PETREF.tail())
+                outline = ((lesion_mask, "cyan"),) if in_t1 and lesion_mask is not None else ()
                 if background is not None:
                     fig(sec, f"{run.prefix}_{tag}_meas-{meas}_pet.png",
-                        f"{run.prefix}: {model} {meas} map ({lo:g}-{hi:g}).", M.mosaic,
+                        f"{run.prefix}: {model} {meas} map (colour {lo:g}-{hi:g})"
+                        + ("; lesions outlined in cyan." if outline else "."), M.mosaic,
                         background, overlay=path, overlay_range=(lo, hi), threshold=1e-3,
-                        colorbar=True)  # fmt: skip
-                break
+                        colorbar=True, colorbar_label=meas, contours=outline)  # fmt: skip
     return models
 
 
 def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> bool:
     found = False
     for run in runs:
-        for path in run.find("model-*_ref-*_desc-lesions_kinpar.tsv"):
+        for path in run.find(D.LESION_KINPAR.tail()):
             found = True
             table = pd.read_csv(path, sep="\t", na_values=["n/a"])
             tag = re.search(r"_(model-[a-zA-Z0-9]+_ref-[a-zA-Z0-9]+)_", path.name).group(1)
+            if table.empty:
+                sec.notes.append(f"{run.prefix} ({tag}): no lesions (none segmented or "
+                                 "supplied for this participant).")  # fmt: skip
+                sec.items.append((f"{run.prefix} lesions", "none"))
+                continue
             sec.tables.append(table_from_frame(
                 f"{run.prefix}: lesions ({tag})", table,
                 ["lesion_id", "volume_ml", "core_DVR", "rim_DVR", "core_active_fraction",
@@ -305,7 +342,8 @@ def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> b
                 rows = table[table["phenotype"] == phenotype]
                 rows = rows.sort_values("volume_ml", ascending=False)
                 chosen[phenotype] = [int(i) for i in rows["lesion_id"].head(3)]
-            dvr = next(iter(run.find(f"space-T1w_{tag}_meas-DVR_mimap.nii.gz")), None)
+            model, ref = re.search(r"model-([a-zA-Z0-9]+)_ref-([a-zA-Z0-9]+)", tag).groups()
+            dvr = run.first(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas="DVR"))
             fig(sec, f"{run.prefix}_{tag}_desc-lesions_pet.png",
                 f"{run.prefix}: the largest lesions of each phenotype (axial, T1w; DVR in "
                 "colour; lesion outlined in cyan).", M.lesion_montage, t1w, lesion_dseg, dvr,

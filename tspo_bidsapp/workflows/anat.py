@@ -28,6 +28,7 @@ from tspo_bidsapp.interfaces.anat import (
     TSPOMSRegions,
 )
 from tspo_bidsapp.interfaces.samseg import Samseg
+from tspo_bidsapp.io import derivatives as D
 
 LOGGER = logging.getLogger("tspo_bidsapp.anat")
 
@@ -65,7 +66,7 @@ def anat_sources(
         )
     if not has_flair and supplied.lesion_mask is not None:
         warnings.append("No FLAIR: T1w-only SAMSEG; lesions come from the supplied mask only.")
-    return {"segmentation": seg, "lesion_mask": lesion}, warnings
+    return {D.SOURCES_SEGMENTATION_KEY: seg, D.SOURCES_LESION_KEY: lesion}, warnings
 
 
 def init_anat_wf(
@@ -218,34 +219,34 @@ def _connect_datasinks(
 
     inputnode = workflow.get_node("inputnode")
     outputnode = workflow.get_node("outputnode")
-    seg_meta = {"SegmentationSource": sources["segmentation"]}
-    lesion_meta = {"LesionMaskSource": sources["lesion_mask"]}
+    seg_meta = {D.SEGMENTATION_SOURCE_KEY: sources[D.SOURCES_SEGMENTATION_KEY]}
+    lesion_meta = {D.LESION_SOURCE_KEY: sources[D.SOURCES_LESION_KEY]}
     specs = [
-        ("ds_t1w_preproc", "t1w_preproc", dict(desc="preproc", suffix="T1w"), {"SkullStripped": False}),
-        ("ds_brain_mask", "brain_mask", dict(desc="brain", suffix="mask"), {"Type": "Brain"}),
-        ("ds_dseg", "dseg", dict(suffix="dseg"), seg_meta),
-        ("ds_dseg_tsv", "dseg_tsv", dict(suffix="dseg", extension=".tsv"), None),
-        ("ds_lesion_mask", "lesion_mask", dict(label="lesion", suffix="mask"), lesion_meta),
-        ("ds_lesion_ids", "lesion_ids", dict(desc="lesions", suffix="dseg"), lesion_meta),
-        ("ds_lesion_tsv", "lesion_tsv", dict(desc="lesions", suffix="morph", extension=".tsv"), None),
-        ("ds_tspoms_dseg", "tspoms_dseg", dict(seg="tspoms", suffix="dseg"), {**seg_meta, **lesion_meta}),
-        ("ds_tspoms_tsv", "tspoms_tsv", dict(seg="tspoms", suffix="dseg", extension=".tsv"), None),
-        ("ds_morph_tsv", "morph_tsv", dict(seg="tspoms", suffix="morph", extension=".tsv"), None),
-        ("ds_report_sources", "sources_report", dict(desc="anatsources", suffix="T1w", extension=".json"), None),
+        ("ds_t1w_preproc", "t1w_preproc", D.T1W_PREPROC.sink(), {"SkullStripped": False}),
+        ("ds_brain_mask", "brain_mask", D.BRAIN_MASK.sink(), {"Type": "Brain"}),
+        ("ds_dseg", "dseg", D.DSEG.sink(), seg_meta),
+        ("ds_dseg_tsv", "dseg_tsv", D.DSEG_TSV.sink(), None),
+        ("ds_lesion_mask", "lesion_mask", D.LESION_MASK.sink(), lesion_meta),
+        ("ds_lesion_ids", "lesion_ids", D.LESION_DSEG.sink(), lesion_meta),
+        ("ds_lesion_tsv", "lesion_tsv", D.LESION_MORPH.sink(), None),
+        ("ds_tspoms_dseg", "tspoms_dseg", D.TSPOMS_DSEG.sink(), {**seg_meta, **lesion_meta}),
+        ("ds_tspoms_tsv", "tspoms_tsv", D.TSPOMS_TSV.sink(), None),
+        ("ds_morph_tsv", "morph_tsv", D.TSPOMS_MORPH.sink(), None),
+        ("ds_report_sources", "sources_report", D.ANAT_SOURCES.sink(), None),
     ]  # fmt: skip
     if lesion_probseg:
         specs.append(
             (
                 "ds_lesion_probseg",
                 "lesion_probseg",
-                dict(label="lesion", suffix="probseg"),
+                D.LESION_PROBSEG.sink(),
                 lesion_meta,
             )
         )
     if samseg_mask:  # SAMSEG's own lesion label, kept for comparison
         specs.append((
             "ds_samseg_lesion_mask", "samseg_lesion_mask",
-            dict(label="lesion", desc="samseg", suffix="mask"),
+            D.LESION_MASK_SAMSEG.sink(),
             {"LesionMaskSource": "computed: SAMSEG lesion mode alone (label 99)"},
         ))  # fmt: skip
     for node_name, field, entities, meta in specs:

@@ -19,13 +19,14 @@ from nipype.pipeline.engine import Node, Workflow
 from tspo_bidsapp.config import WORKFLOW_NAME, Config
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink, SummarizePETRun
 from tspo_bidsapp.interfaces.decay import DecayCorrectPET
+from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.io.bids_input import PetRun, SubjectData
 from tspo_bidsapp.io.participants import genotype_warnings
 
 LOGGER = logging.getLogger("tspo_bidsapp")
 
 # What the per-run summary is stored as (the group level looks for it).
-RUN_SUMMARY_ENTITIES = {"desc": "imagemean", "suffix": "tacs", "extension": ".tsv"}
+RUN_SUMMARY_ENTITIES = D.RUN_SUMMARY.sink()
 PET_INPUT_FIELDS = [
     "pet_file", "sidecar_file", "pet_metadata", "participant", "t1w_preproc", "brain_mask",
     "tspoms_dseg", "tspoms_tsv", "lesion_ids", "lesion_mask", "ref_candidate", "gm_mask",

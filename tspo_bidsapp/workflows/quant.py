@@ -20,6 +20,7 @@ from tspo_bidsapp.interfaces.quant import (
     RegionalKinetics,
     VoxelwiseMaps,
 )
+from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.quant.pvc import PVC_NAMES
 from tspo_bidsapp.quant.reference import REF_REGIONS
@@ -247,17 +248,17 @@ def init_pet_quant_wf(
         workflow.connect([(inputnode, node, [("source_file", "source_file")])])
         return node
 
-    ds_tacs = sink("ds_tacs", seg="tspoms", desc="preproc", suffix="tacs")
-    ds_ref_tacs = sink("ds_ref_tacs", ref=ref_region, desc="preproc", suffix="tacs")
-    ds_ref_mask = sink("ds_ref_mask", ref=ref_region, desc="ref", suffix="mask")
+    ds_tacs = sink("ds_tacs", **D.REGION_TACS.sink())
+    ds_ref_tacs = sink("ds_ref_tacs", **D.REF_TACS.sink(ref=ref_region))
+    ds_ref_mask = sink("ds_ref_mask", **D.REF_MASK.sink(ref=ref_region))
     ds_kinpar = pe.MapNode(
-        DerivativesDataSink(base_directory=str(output_dir), ref=ref_region, suffix="kinpar"),
+        DerivativesDataSink(base_directory=str(output_dir), **D.KINPAR.sink(ref=ref_region)),
         iterfield=["in_file", "model", "meta_dict"],
         name="ds_kinpar",
     )
     ds_maps = pe.MapNode(
         DerivativesDataSink(
-            base_directory=str(output_dir), space="T1w", ref=ref_region, suffix="mimap"
+            base_directory=str(output_dir), **D.MIMAP.sink(space="T1w", ref=ref_region)
         ),
         iterfield=["in_file", "model", "meas", "meta_dict"],
         name="ds_maps",
@@ -276,7 +277,7 @@ def init_pet_quant_wf(
     if pet_space_maps:
         ds_maps_pet = pe.MapNode(
             DerivativesDataSink(
-                base_directory=str(output_dir), space="pet", ref=ref_region, suffix="mimap"
+                base_directory=str(output_dir), **D.MIMAP.sink(space="pet", ref=ref_region)
             ),
             iterfield=["in_file", "model", "meas", "meta_dict"],
             name="ds_maps_pet",
@@ -287,19 +288,19 @@ def init_pet_quant_wf(
                                      ("measures", "meas"), ("out_metas", "meta_dict")]),
         ])  # fmt: skip
     if pvc != "none":
-        ds_tacs_pvc = sink("ds_tacs_pvc", seg="tspoms", desc="gtm", suffix="tacs")
-        ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", ref=ref_region, desc="gtm", suffix="tacs")
+        ds_tacs_pvc = sink("ds_tacs_pvc", **D.REGION_TACS_GTM.sink())
+        ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", **D.REF_TACS_GTM.sink(ref=ref_region))
         workflow.connect([
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     if blood is not None:
-        ds_input_function = sink("ds_input_function", suffix="inputfunction")
+        ds_input_function = sink("ds_input_function", **D.INPUT_FUNCTION.sink())
         workflow.connect([
             (arterial, ds_input_function, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     if run_phenotypes:
-        ds_lesions = sink("ds_lesions", ref=ref_region, desc="lesions", suffix="kinpar")
+        ds_lesions = sink("ds_lesions", **D.LESION_KINPAR.sink(ref=ref_region))
         workflow.connect([
             (select_dvr, ds_lesions, [("model", "model")]),
             (phenotypes, ds_lesions, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),

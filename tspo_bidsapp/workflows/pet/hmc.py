@@ -7,16 +7,18 @@ from nipype.pipeline import engine as pe
 
 from tspo_bidsapp.interfaces.ants import PETMotionCorrection
 from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
+from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
+from tspo_bidsapp.registration.images import DEFAULT_SEED
 
 
 def init_pet_hmc_wf(
     *,
-    hmc_start_time: float = 120.0,
+    hmc_start_time: float = DEFAULT_HMC_START_TIME_S,
     hmc_off: bool = False,
     fd_threshold: float = DEFAULT_FD_THRESHOLD_MM,
     smooth_fwhm: float = 6.0,
     omp_nthreads: int = 1,
-    seed: int = 20120401,
+    seed: int = DEFAULT_SEED,
     name: str = "pet_hmc_wf",
 ) -> pe.Workflow:
     """Build the motion-correction workflow.

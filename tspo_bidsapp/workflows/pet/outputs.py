@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink
+from tspo_bidsapp.io import derivatives as D
 
 
 def copy_beside(anchor_file: str, in_file: str, old_tail: str, new_tail: str) -> str:
@@ -65,12 +66,10 @@ def init_pet_preproc_derivatives_wf(
             run_without_submitting=True,
         )
 
-    ds_petref = sink("ds_petref", desc="hmc", suffix="petref", extension=".nii.gz")
-    ds_pet_mc = sink("ds_pet_mc", desc="mc", suffix="pet", extension=".nii.gz")
-    ds_confounds = sink("ds_confounds", desc="confounds", suffix="timeseries", extension=".tsv")
-    ds_petref_t1w = sink(
-        "ds_petref_t1w", space="T1w", desc="hmc", suffix="petref", extension=".nii.gz"
-    )
+    ds_petref = sink("ds_petref", **D.PETREF.sink())
+    ds_pet_mc = sink("ds_pet_mc", **D.PET_MC.sink())
+    ds_confounds = sink("ds_confounds", **D.CONFOUNDS.sink())
+    ds_petref_t1w = sink("ds_petref_t1w", **D.PETREF_T1W.sink())
     # Transforms carry from-/to-/mode- entities: named from the stored petref's name.
     ds_xfm_pet_to_t1w = pe.Node(
         niu.Function(
@@ -82,10 +81,10 @@ def init_pet_preproc_derivatives_wf(
         run_without_submitting=True,
         overwrite=True,  # like a datasink: runs again whatever the work folder holds
     )
-    ds_xfm_pet_to_t1w.inputs.old_tail = "_desc-hmc_petref.nii.gz"
-    ds_xfm_pet_to_t1w.inputs.new_tail = "_from-petref_to-T1w_mode-image_xfm.txt"
+    ds_xfm_pet_to_t1w.inputs.old_tail = "_" + D.PETREF.tail()
+    ds_xfm_pet_to_t1w.inputs.new_tail = D.XFM_PET_TO_T1W_TAIL
     ds_xfm_hmc = ds_xfm_pet_to_t1w.clone("ds_xfm_hmc")
-    ds_xfm_hmc.inputs.new_tail = "_from-orig_to-petref_mode-image_desc-hmc_xfm.txt"
+    ds_xfm_hmc.inputs.new_tail = D.XFM_HMC_TAIL
 
     # fmt: off
     workflow.connect([

@@ -13,6 +13,7 @@ from nipype.pipeline import engine as pe
 
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink
 from tspo_bidsapp.interfaces.suv import StaticSUV
+from tspo_bidsapp.io import derivatives as D
 
 
 def init_pet_suv_wf(
@@ -26,13 +27,13 @@ def init_pet_suv_wf(
     )
     node = pe.Node(StaticSUV(**suv), name="suv")
     ds_map = pe.Node(
-        DerivativesDataSink(base_directory=output_dir, source_file=source_file, space="T1w",
-                            model="SUV", meas="SUV", suffix="mimap"),
+        DerivativesDataSink(base_directory=output_dir, source_file=source_file,
+                            **D.SUV_MAP.sink()),
         name="ds_suv_map",
     )  # fmt: skip
     ds_table = pe.Node(
-        DerivativesDataSink(base_directory=output_dir, source_file=source_file, model="SUV",
-                            suffix="kinpar"),
+        DerivativesDataSink(base_directory=output_dir, source_file=source_file,
+                            **D.SUV_KINPAR.sink()),
         name="ds_suv_table",
     )  # fmt: skip
     workflow.connect([
