@@ -218,6 +218,7 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     tstar_min = traits.Float(30.0, usedefault=True, desc="Logan t* (minutes)")
     suvr_window_min = traits.Tuple(traits.Float, traits.Float, desc="--suvr-window (minutes)")
     k2prime = traits.Float(desc="k2' (1/min) for SRTM2/MRTM2")
+    voxelwise_estimator = Str(desc="--voxelwise-estimator (SRTM maps); default: the registry's")
 
 
 class _MapsOutputSpec(TraitedSpec):
@@ -239,7 +240,9 @@ class VoxelwiseMaps(SimpleInterface):
         timing, ref = read_tacs_tsv(inp.ref_tsv)
         brain = _load(inp.brain_mask, np.uint8)[1] > 0
         window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window)
+        est = inp.voxelwise_estimator if isdefined(inp.voxelwise_estimator) else None
+        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window,
+                                 **({"voxelwise_estimator": est} if est else {}))  # fmt: skip
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
         maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p)
         files, models, measures, metas = [], [], [], []

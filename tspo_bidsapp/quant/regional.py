@@ -26,6 +26,7 @@ from tspo_bidsapp.kinetics.registry import (
     model_names,
     results_table,
 )
+from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
 
 MODELS = model_names(REFERENCE)  # what --models offers (plasma models need an input function)
 
@@ -38,8 +39,12 @@ class ModelSettings:
     tstar_min: float = DEFAULT_TSTAR_MIN  # Logan start of the linear phase, minutes
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
     k2prime: float | None = None  # 1/min; None: median SRTM estimate over regions
+    voxelwise_estimator: str = DEFAULT_SRTM_MAP_ESTIMATOR  # SRTM maps: bfm, bfm-two-pass, lrsc
 
     def __post_init__(self) -> None:
+        if self.voxelwise_estimator not in SRTM_MAP_ESTIMATORS:
+            raise ValueError(f"--voxelwise-estimator: unknown {self.voxelwise_estimator!r}; "
+                             f"choose from {SRTM_MAP_ESTIMATORS}")  # fmt: skip
         unknown = [m for m in self.models if m not in model_names()]
         if unknown:
             raise ValueError(f"--models: unknown model(s) {unknown}; choose from {model_names()}")
@@ -52,7 +57,8 @@ class ModelSettings:
     def fit_options(self) -> FitOptions:
         """The registry's options for these settings (t* for the Logan-type plots only)."""
         return FitOptions(tstar_min=self.tstar_min, tstar_logan_only=True,
-                          k2prime=self.k2prime, suvr_window_min=self.suvr_window_min)  # fmt: skip
+                          k2prime=self.k2prime, suvr_window_min=self.suvr_window_min,
+                          voxelwise_estimator=self.voxelwise_estimator)  # fmt: skip
 
 
 def fit_regions(

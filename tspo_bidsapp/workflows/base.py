@@ -186,6 +186,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
         pet_space_maps=True,
+        voxelwise_estimator=config.voxelwise_estimator,
     )
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
