@@ -137,9 +137,7 @@ def fit_srtm2_bfm(
         raise ValueError(f"k2prime must be a positive rate in 1/min, got {k2prime}")
     ref, sw = _setup(start_min, end_min, ref_tac, weights, step_min)
     grid = theta3_grid(theta3_min, theta3_max, n_basis)
-    basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
-    norm = np.linalg.norm(basis, axis=1)
-    unit = basis / norm[:, None]
+    unit, norm = srtm2_basis(ref, sw, grid, k2prime)
     unitT = np.ascontiguousarray(unit.T, dtype=dtype)
 
     def solve(yw):
@@ -158,6 +156,14 @@ def fit_srtm2_bfm(
 
     info = {"model": "srtm2_bfm", "k2prime": float(k2prime)}
     return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info)
+
+
+def srtm2_basis(ref: InterpolatedReference, sw: np.ndarray, grid: np.ndarray, k2prime: float):
+    """Weighted SRTM2 basis ``sw (C_R + (k2' - k2a)[C_R ⊗ e^{-k2a t}])`` per ``grid`` rate, as
+    unit rows (n_basis, n_frames) and their norms."""
+    basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
+    norm = np.linalg.norm(basis, axis=1)
+    return basis / norm[:, None], norm
 
 
 def _best_projection(proj: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -237,41 +243,3 @@ def reliable_k2prime(result: VoxelwiseResult, mask: np.ndarray | None = None) ->
     if not np.any(keep):
         raise ValueError("no reliable voxel to estimate k2' from")
     return float(np.median(m[keep]))
-
-
-DEFAULT_PILOT_STRIDE = 8  # first pass of the two-pass fit: every 8th brain voxel
-
-
-def fit_srtm_bfm_two_pass(
-    start_min,
-    end_min,
-    ref_tac,
-    data: np.ndarray,
-    *,
-    mask: np.ndarray | None = None,
-    weights: np.ndarray | None = None,
-    k2prime: float | None = None,
-    pilot_stride: int = DEFAULT_PILOT_STRIDE,
-    **grid,
-) -> VoxelwiseResult:
-    """Two-pass SRTM maps: SRTM basis functions on every ``pilot_stride``-th voxel give the
-    median reliable ``k2'`` (:func:`reliable_k2prime`; skipped when ``k2prime`` is given, 1/min),
-    then SRTM2 basis functions with that ``k2'`` fit every voxel (Wu & Carson 2002).
-
-    One linear parameter per basis instead of two: less noise in BPND and no voxel on the
-    θ3 grid's edge in our phantom, at about 1.1x the cost of one SRTM basis-function pass.
-    ``grid``: θ3 grid / chunk keywords of :func:`fit_srtm2_bfm`. Maps as :func:`fit_srtm2_bfm`.
-    """
-    source = "user"
-    if k2prime is None:
-        full = np.ones(np.shape(data)[:-1], bool) if mask is None else np.asarray(mask, bool)
-        pilot = np.zeros(full.shape, bool)
-        pilot.flat[np.flatnonzero(full)[:: max(int(pilot_stride), 1)]] = True
-        first = fit_srtm_bfm(start_min, end_min, ref_tac, data, mask=pilot, weights=weights,
-                             **grid)  # fmt: skip
-        k2prime, source = reliable_k2prime(first, pilot), "median-voxel-srtm"
-    res = fit_srtm2_bfm(start_min, end_min, ref_tac, data, k2prime, mask=mask, weights=weights,
-                        **grid)  # fmt: skip
-    res.info.update(model="srtm_bfm_two_pass", k2prime_source=source,
-                    pilot_stride=int(pilot_stride))  # fmt: skip
-    return res
