@@ -150,7 +150,7 @@ def fit_srtm2_bfm(
             "k2": r1 * k2prime,
             "BPND": r1 * k2prime / k2a - 1.0,
             "k2a": k2a,
-            "k2prime": np.full(r1.shape, k2prime),
+            "k2prime": k2prime,  # a scalar: broadcast when stored
             "wrss": _wrss(yw, p),
         }
 

@@ -134,10 +134,12 @@ def fit_srtm_bfm_spatial(
     new_k2a = np.where(take, grid_k2a[idx], k2a)
     values = {"R1": new_r1, "k2": new_r1 * k2p, "BPND": new_r1 * k2p / new_k2a - 1.0,
               "k2a": new_k2a, "wrss": np.where(take, wrss + gain, wrss)}  # fmt: skip
-    for name, v in values.items():
-        maps[name] = chunks.to_map(v.astype(maps[name].dtype))
     edge = np.where(take, (idx == 0) | (idx == grid_k2a.size - 1), per_voxel(maps["edge"]))
-    maps["edge"] = chunks.to_map(edge.astype(bool))
+    for name, v in (*values.items(), ("edge", edge)):  # in place where the map is a view
+        flat = maps[name].reshape(-1, order=chunks.order)
+        flat[chunks.index] = v
+        if not np.shares_memory(flat, maps[name]):
+            maps[name] = flat.reshape(maps[name].shape, order=chunks.order)
     res.info.update(model="srtm_bfm_spatial", fwhm_vox=float(fwhm_vox),
                     prior_threshold=float(threshold), n_prior=int(take.sum()),
                     n_edge=int(edge.sum()))  # fmt: skip
