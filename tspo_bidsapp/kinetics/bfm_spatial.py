@@ -5,14 +5,14 @@ Two-pass (``bfm-two-pass``): SRTM basis functions (Gunn et al. 1997) on every
 (:func:`~tspo_bidsapp.kinetics.bfm.reliable_k2prime`), then SRTM2 basis functions (Wu & Carson
 2002, J Cereb Blood Flow Metab 22:1440) with that ``k2'`` fit every voxel: one linear parameter
 per basis instead of two, so less noise in BPND and no voxel on the θ3 grid's edge in our
-phantom, at about 1.05x the CPU time of one SRTM basis-function pass.
+phantom, in 0.85x the CPU time of one 200-function SRTM pass (128 functions here).
 
 Spatial constraint (``bfm-spatial``): the SRTM2 ``log k2a`` map is smoothed within the mask
 (Gaussian, ``fwhm_vox``) as a spatial prior, in the spirit of Zhou et al. 2003 (NeuroImage
 18:975). A voxel takes the prior's basis function (R1 refitted, linear) unless its own data
 reject it: ``wrss(prior) - wrss(own) ≥ χ²₁(0.95) σ²``, ``σ² = wrss(own)/(n_frames - 2)`` (a
 likelihood-ratio test). Costs one smoothing of a 3-D map and one extra pass of
-(voxels x frames) dot products, not a (voxels x basis) product: 1.8x the CPU time of one SRTM
+(voxels x frames) dot products, not a (voxels x basis) product: 1.5x the CPU time of one SRTM
 basis-function pass, BPND error halved on the benchmark phantom (docs/kinetics.md). Times in minutes; rates in 1/min.
 """
 
