@@ -100,3 +100,11 @@ def test_command_line_option_reaches_the_config(tmp_path):
     assert config.voxelwise_estimator == "lrsc"
     assert ModelSettings(voxelwise_estimator=config.voxelwise_estimator).fit_options() \
         .voxelwise_estimator == "lrsc"  # fmt: skip
+
+
+def test_workflow_passes_the_estimator_to_the_maps_of_both_spaces():
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+
+    wf = init_pet_quant_wf(voxelwise_estimator="lrsc", pet_space_maps=True)
+    for node in ("maps", "maps_pet"):
+        assert wf.get_node(node).inputs.voxelwise_estimator == "lrsc"

@@ -39,7 +39,7 @@ class ModelSettings:
     tstar_min: float = DEFAULT_TSTAR_MIN  # Logan start of the linear phase, minutes
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
     k2prime: float | None = None  # 1/min; None: median SRTM estimate over regions
-    voxelwise_estimator: str = DEFAULT_SRTM_MAP_ESTIMATOR  # SRTM maps: bfm, bfm-two-pass, bfm-spatial, lrsc
+    voxelwise_estimator: str = DEFAULT_SRTM_MAP_ESTIMATOR  # SRTM maps: SRTM_MAP_ESTIMATORS
 
     def __post_init__(self) -> None:
         if self.voxelwise_estimator not in SRTM_MAP_ESTIMATORS:
