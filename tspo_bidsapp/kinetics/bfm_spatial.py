@@ -13,7 +13,8 @@ Spatial constraint (``bfm-spatial``): the SRTM2 ``log k2a`` map is smoothed with
 reject it: ``wrss(prior) - wrss(own) ≥ χ²₁(0.95) σ²``, ``σ² = wrss(own)/(n_frames - 2)`` (a
 likelihood-ratio test). Costs one smoothing of a 3-D map and one extra pass of
 (voxels x frames) dot products, not a (voxels x basis) product: 1.5x the CPU time of one SRTM
-basis-function pass, BPND error halved on the benchmark phantom (docs/kinetics.md). Times in minutes; rates in 1/min.
+basis-function pass, BPND error halved on the benchmark phantom (docs/kinetics.md).
+Times in minutes; rates in 1/min.
 """
 
 from __future__ import annotations
