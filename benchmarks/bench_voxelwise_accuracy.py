@@ -1,6 +1,7 @@
 """Voxel-wise SRTM accuracy, speed and memory, side by side, on an independently generated truth.
 
-Run: ``OMP_NUM_THREADS=2 python benchmarks/bench_voxelwise_accuracy.py [--size small|hrrt] [--clock cpu]``.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_voxelwise_accuracy.py [--size small|hrrt] [--clock cpu]``
+(one thread: with two, the idle BLAS thread's spinning inflates the floor's CPU time up to 3x).
 
 Truth (made here, not with the project's forward model): a plasma input of three exponentials,
 a one-tissue reference region and SRTM targets solved as ODEs by ``scipy.integrate.odeint`` on a
