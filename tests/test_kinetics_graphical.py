@@ -72,6 +72,12 @@ def test_voxelwise_maps_match_regional_and_flag_bad_voxels(curves):
         assert mrtm2["DVR"][j] == pytest.approx(
             fit_mrtm2(start, end, ref, tacs[i], k2p).DVR, rel=1e-5
         )
+    # float32 images are fitted in their own type (no float64 copy): same DVR to float32 rounding
+    data32 = data.astype(np.float32)
+    logan32 = logan_dvr_map(start, end, ref, data32, k2prime=k2p, tstar_min=10.0, chunk_voxels=2)
+    mrtm32 = mrtm2_dvr_map(start, end, ref, data32, k2p, chunk_voxels=2)
+    np.testing.assert_allclose(logan32["DVR"], logan["DVR"], rtol=1e-5)
+    np.testing.assert_allclose(mrtm32["DVR"], mrtm2["DVR"], rtol=1e-5)
 
 
 def test_suvr_window_and_static():

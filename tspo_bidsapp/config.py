@@ -76,6 +76,7 @@ class Config:
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
     logan_tstar_min: float = DEFAULT_TSTAR_MIN  # start of the Logan linear phase (minutes)
     k2prime: float | None = None  # 1/min; None: median regional SRTM estimate
+    voxelwise_estimator: str | None = None  # SRTM maps (--voxelwise-estimator); None: default
     active_threshold: float | None = None  # voxel DVR above which tissue is active
     active_threshold_file: Path | None = None  # where active_threshold was read from
     active_k: float = 2.0  # k of mean + k SD of controls' WM DVR

@@ -25,6 +25,7 @@ from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
 from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument(
         "--k2prime", type=float, metavar="PER_MIN",
         help="reference efflux k2' (1/min) for SRTM2/MRTM2; default: median regional SRTM",
+    )  # fmt: skip
+    quant.add_argument(
+        "--voxelwise-estimator", dest="voxelwise_estimator", choices=SRTM_MAP_ESTIMATORS,
+        help=f"SRTM maps: {', '.join(SRTM_MAP_ESTIMATORS)}; default {DEFAULT_SRTM_MAP_ESTIMATOR}",
     )  # fmt: skip
     thr = quant.add_mutually_exclusive_group()
     thr.add_argument("--active-threshold", dest="active_threshold", type=float, metavar="DVR",
@@ -400,6 +405,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "lesion_detection": opts.lesion_detection,
         "ref_region": opts.ref_region, "svca_classes": svca, "models": tuple(models),
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
+        "voxelwise_estimator": opts.voxelwise_estimator,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
         "active_k": opts.active_k, "pvc": opts.pvc,
         "pet_fwhm_mm": (fwhm[0] if len(fwhm) == 1 else tuple(fwhm)) if fwhm else None,

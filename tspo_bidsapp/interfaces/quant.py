@@ -272,6 +272,7 @@ class _MapsInputSpec(BaseInterfaceInputSpec):
     input_function = File(exists=True, desc="arterial input (plasma-input models)")
     delay_min = traits.Float(0.0, usedefault=True, desc="blood-tissue delay (min), regional fit")
     vb = traits.Float(desc="fixed blood volume of the plasma-input models")
+    voxelwise_estimator = Str(desc="--voxelwise-estimator (SRTM maps); default: the registry's")
 
 
 class _MapsOutputSpec(TraitedSpec):
@@ -293,8 +294,10 @@ class VoxelwiseMaps(SimpleInterface):
         timing, ref = read_tacs_tsv(inp.ref_tsv)
         brain = _load(inp.brain_mask, np.uint8)[1] > 0
         window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
+        est = inp.voxelwise_estimator if isdefined(inp.voxelwise_estimator) else None
         settings = ModelSettings(tuple(inp.models), inp.tstar_min, window,
-                                 **_plasma_settings(inp))  # fmt: skip
+                                 **_plasma_settings(inp),
+                                 **({"voxelwise_estimator": est} if est else {}))  # fmt: skip
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
         maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p,
                                     input_function=_input_function(inp),

@@ -137,9 +137,7 @@ def fit_srtm2_bfm(
         raise ValueError(f"k2prime must be a positive rate in 1/min, got {k2prime}")
     ref, sw = _setup(start_min, end_min, ref_tac, weights, step_min)
     grid = theta3_grid(theta3_min, theta3_max, n_basis)
-    basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
-    norm = np.linalg.norm(basis, axis=1)
-    unit = basis / norm[:, None]
+    unit, norm = srtm2_basis(ref, sw, grid, k2prime)
     unitT = np.ascontiguousarray(unit.T, dtype=dtype)
 
     def solve(yw):
@@ -152,12 +150,20 @@ def fit_srtm2_bfm(
             "k2": r1 * k2prime,
             "BPND": r1 * k2prime / k2a - 1.0,
             "k2a": k2a,
-            "k2prime": np.full(r1.shape, k2prime),
+            "k2prime": k2prime,  # a scalar: broadcast when stored
             "wrss": _wrss(yw, p),
         }
 
     info = {"model": "srtm2_bfm", "k2prime": float(k2prime)}
     return _fit_chunks(ref, sw, data, mask, chunk_voxels, dtype, grid, solve, info)
+
+
+def srtm2_basis(ref: InterpolatedReference, sw: np.ndarray, grid: np.ndarray, k2prime: float):
+    """Weighted SRTM2 basis ``sw (C_R + (k2' - k2a)[C_R ⊗ e^{-k2a t}])`` per ``grid`` rate, as
+    unit rows (n_basis, n_frames) and their norms."""
+    basis = (ref.values[None, :] + (k2prime - grid)[:, None] * ref.conv_frames_many(grid)) * sw
+    norm = np.linalg.norm(basis, axis=1)
+    return basis / norm[:, None], norm
 
 
 def _best_projection(proj: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,12 @@ from tspo_bidsapp.kinetics.frames import (
 )
 from tspo_bidsapp.kinetics.kinpar import KineticResult, aic
 from tspo_bidsapp.kinetics.linear import weighted_line_fit
-from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS, VoxelChunks, VoxelwiseResult
+from tspo_bidsapp.kinetics.voxelwise import (
+    DEFAULT_CHUNK_VOXELS,
+    VoxelChunks,
+    VoxelwiseResult,
+    float_type,
+)
 
 DEFAULT_TSTAR_MIN = 30.0
 
@@ -94,10 +99,11 @@ def logan_dvr_map(
     wl = w[late]
     n_invalid = 0
     for sl, block in chunks:
-        y = np.asarray(block, dtype=np.float64)
-        ok = np.all(np.isfinite(y), axis=1) & np.all(y[:, late] > 0, axis=1)
+        ok = np.all(np.isfinite(block), axis=1) & np.all(block[:, late] > 0, axis=1)
         n_invalid += int(np.count_nonzero(~ok))
-        y = np.where(ok[:, None], y, 1.0)
+        y = np.where(
+            ok[:, None], block, float_type(block).type(1)
+        )  # the data's float type: no float64 copy
         yl = y[:, late]
         x = x_ref[late] / yl
         yy = cumulative_integral(mid, y)[:, late] / yl

@@ -23,7 +23,12 @@ from tspo_bidsapp.kinetics.frames import (
 )
 from tspo_bidsapp.kinetics.kinpar import KineticResult, aic
 from tspo_bidsapp.kinetics.linear import weighted_lstsq, weighted_two_regressors
-from tspo_bidsapp.kinetics.voxelwise import DEFAULT_CHUNK_VOXELS, VoxelChunks, VoxelwiseResult
+from tspo_bidsapp.kinetics.voxelwise import (
+    DEFAULT_CHUNK_VOXELS,
+    VoxelChunks,
+    VoxelwiseResult,
+    float_type,
+)
 
 DEFAULT_MRTM_TSTAR_MIN = 0.0
 
@@ -110,10 +115,11 @@ def mrtm2_dvr_map(
     out = {n: chunks.new_values() for n in names}
     n_invalid = 0
     for sl, block in chunks:
-        y = np.asarray(block, dtype=np.float64)
-        ok = np.all(np.isfinite(y), axis=1)
-        y = np.where(ok[:, None], y, 0.0)
-        ok &= y @ w > 0
+        ok = np.all(np.isfinite(block), axis=1)
+        y = np.where(
+            ok[:, None], block, float_type(block).type(0)
+        )  # the data's float type: no float64 copy
+        ok &= y @ w.astype(y.dtype) > 0
         n_invalid += int(np.count_nonzero(~ok))
         g1, g3, wrss = weighted_two_regressors(
             x1[None, :], cumulative_integral(mid, y)[:, use], y[:, use], w[use]

@@ -60,6 +60,7 @@ class FitOptions:
     vb: float | None = None  # blood volume fraction; None: fitted (compartment) / 0 (graphical)
     delay_min: float | None = None  # blood-tissue delay, minutes; None: fitted
     delay_region: str | None = None  # TAC the delay is fitted on; None: a whole-brain column
+    voxelwise_estimator: str | None = None  # SRTM maps (rm.SRTM_MAP_ESTIMATORS); None: default
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,12 @@ def valid_tacs(block: np.ndarray, durations: np.ndarray) -> np.ndarray:
     One matrix-vector product in the block's own float type (no copy of the block): a NaN or
     inf frame makes the integral non-finite.
     """
-    dtype = block.dtype if np.issubdtype(block.dtype, np.floating) else np.float64
+    dtype = float_type(block)
     with np.errstate(invalid="ignore", over="ignore"):
         area = block @ np.asarray(durations, dtype)
     return np.isfinite(area) & (area > 0)
+
+
+def float_type(block: np.ndarray) -> np.dtype:
+    """The block's own float type (float64 for integer data): arithmetic without a float64 copy."""
+    return block.dtype if np.issubdtype(block.dtype, np.floating) else np.dtype(np.float64)

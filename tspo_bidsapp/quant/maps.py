@@ -1,7 +1,7 @@
 """Voxel-wise parametric maps of every requested model, brain-masked, in the grid of the data.
 
-SRTM/SRTM2 by basis functions (Gunn et al. 1997; Wu & Carson 2002), Logan DVR, MRTM2 DVR and
-SUVR, each model's voxel-wise fit taken from the kinetic-model registry
+SRTM/SRTM2 by basis functions (Gunn et al. 1997; Wu & Carson 2002; SRTM also two-pass or by
+LRSC, Zhou et al. 2003: ``settings.voxelwise_estimator``), Logan DVR, MRTM2 DVR and SUVR, each model's voxel-wise fit taken from the kinetic-model registry
 (:mod:`tspo_bidsapp.kinetics.registry`; vectorised, chunked). ``k2'`` for SRTM2/MRTM2 is
 the regional value (:func:`tspo_bidsapp.quant.regional.fit_regions`) so that maps and tables
 share it. Times in minutes.
@@ -58,6 +58,7 @@ def voxelwise_maps(
         for meas in MAP_MEASURES[model]:
             out[(model, meas)] = np.asarray(maps[meas], np.float32)
         info[model] = {
+            **({"voxelwise_estimator": settings.voxelwise_estimator} if model == "SRTM" else {}),
             "n_voxels": res.n_voxels,
             "n_invalid": res.n_invalid,
             **{k: _plain(v) for k, v in res.info.items() if k != "theta3_grid"},

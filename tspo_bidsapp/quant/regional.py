@@ -28,6 +28,7 @@ from tspo_bidsapp.kinetics.registry import (
     model_names,
     results_table,
 )
+from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
 from tspo_bidsapp.quant.quality import assess_fits
 
 MODELS = model_names()  # what --models offers; plasma models run where a run has blood
@@ -60,8 +61,12 @@ class ModelSettings:
     suvr_window_min: tuple[float, float] | None = None  # default: last 20 min of the scan
     k2prime: float | None = None  # 1/min; None: median SRTM estimate over regions
     vb: float | None = None  # plasma-input models' blood volume; None: the registry's rule
+    voxelwise_estimator: str = DEFAULT_SRTM_MAP_ESTIMATOR  # SRTM maps: SRTM_MAP_ESTIMATORS
 
     def __post_init__(self) -> None:
+        if self.voxelwise_estimator not in SRTM_MAP_ESTIMATORS:
+            raise ValueError(f"--voxelwise-estimator: unknown {self.voxelwise_estimator!r}; "
+                             f"choose from {SRTM_MAP_ESTIMATORS}")  # fmt: skip
         unknown = [m for m in self.models if m not in model_names()]
         if unknown:
             raise ValueError(f"--models: unknown model(s) {unknown}; choose from {model_names()}")
@@ -75,7 +80,7 @@ class ModelSettings:
         """The registry's options for these settings (t* for the Logan-type plots only)."""
         return FitOptions(tstar_min=self.tstar_min, tstar_logan_only=True,
                           k2prime=self.k2prime, suvr_window_min=self.suvr_window_min,
-                          vb=self.vb)  # fmt: skip
+                          vb=self.vb, voxelwise_estimator=self.voxelwise_estimator)  # fmt: skip
 
 
 def fit_regions(

@@ -214,6 +214,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         blood=blood,
         plasma_vb=config.plasma_vb,
         parent_fraction_model=config.parent_fraction_model,
+        voxelwise_estimator=config.voxelwise_estimator,
     )
     if blood is not None:  # blood times refer to the run's own TimeZero, not the shifted copy
         arterial = pet_quant_wf.get_node("arterial_input")

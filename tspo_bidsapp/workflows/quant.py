@@ -60,6 +60,7 @@ def init_pet_quant_wf(
     blood=None,
     plasma_vb: float | None = None,
     parent_fraction_model: str | None = None,
+    voxelwise_estimator: str | None = None,
     name: str = "pet_quant_wf",
 ) -> pe.Workflow:
     """Build the quantification of one PET run (settings from :class:`~tspo_bidsapp.config.Config`).
@@ -107,6 +108,8 @@ def init_pet_quant_wf(
         VoxelwiseMaps(models=list(models), tstar_min=logan_tstar_min, **window, **fixed_k2p),
         name="maps",
     )
+    if voxelwise_estimator is not None:  # SRTM maps in both spaces (maps_pet is a clone)
+        maps.inputs.voxelwise_estimator = voxelwise_estimator
     workflow.connect([
         (inputnode, extract_tacs, [("pet_t1w", "pet_file"), ("sidecar_file", "sidecar_file"),
                                    ("tspoms_dseg", "dseg_file"), ("tspoms_tsv", "dseg_tsv")]),
