@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import uuid
@@ -24,6 +23,7 @@ from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
 from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
+from tspo_bidsapp.io.thresholds import read_threshold_file
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="voxel DVR above which tissue is active (lesion phenotypes)")  # fmt: skip
     thr.add_argument(
         "--active-threshold-file", dest="active_threshold_file", type=Path, metavar="FILE",
-        help="the threshold written by the group level (JSON or TSV with 'threshold_dvr')",
+        help="the threshold written by the group level (JSON or TSV with 'threshold_dvr'; "
+        "the per-binding-class JSON: each participant gets its tspo_genotype class's)",
     )  # fmt: skip
     quant.add_argument("--active-k", dest="active_k", type=float, default=2.0, metavar="K",
                        help="threshold = mean + K SD of controls' WM DVR")  # fmt: skip
@@ -290,29 +291,6 @@ def _read_plugin_file(path: Path) -> tuple[str, dict]:
     return data["plugin"], args
 
 
-def read_active_threshold(path: Path) -> float:
-    """``threshold_dvr`` from a JSON object or a one-row TSV (the group level writes either)."""
-    if not path.is_file():
-        raise MissingInputError("--active-threshold-file does not exist", path=path)
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".json":
-            value = json.loads(text)["threshold_dvr"]
-        else:
-            header, row = (line.split("\t") for line in text.strip().splitlines()[:2])
-            value = dict(zip(header, row, strict=False))["threshold_dvr"]
-        value = float(value)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(
-            f"--active-threshold-file: cannot read a number ({type(exc).__name__}: {exc})",
-            path=path, field="threshold_dvr",
-        ) from exc  # fmt: skip
-    if not np.isfinite(value) or value <= 0:
-        raise UsageError(f"--active-threshold-file: must be a positive DVR, got {value}",
-                         path=path, field="threshold_dvr")  # fmt: skip
-    return value
-
-
 def _positive(value: float | None, option: str, *, zero: bool = False) -> None:
     if value is None:
         return
@@ -386,7 +364,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
     threshold, threshold_file = opts.active_threshold, None
     if opts.active_threshold_file is not None:
         threshold_file = opts.active_threshold_file.expanduser().resolve()
-        threshold = read_active_threshold(threshold_file)
+        threshold = read_threshold_file(threshold_file).threshold_dvr  # None: per binding class
     derivatives = []
     for path in opts.derivatives or []:
         path = path.expanduser().resolve()

@@ -123,9 +123,11 @@ def run_participant(config: Config) -> int:
         derivatives=config.derivatives,
         injection_start_s=config.injection_time_offset_s,
     )
+    from tspo_bidsapp.io.thresholds import check_thresholds
     from tspo_bidsapp.workflows.blood import check_blood_inputs
 
     check_blood_inputs(config, subjects)  # arterial blood: read, units, coverage (exit 16)
+    check_thresholds(config, subjects)  # per-binding-class threshold for every run (exit 16)
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(config)
