@@ -25,6 +25,7 @@ from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
 from tspo_bidsapp.io.thresholds import read_threshold_file
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.phenotypes import RULES as PHENOTYPE_RULES
 from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
@@ -225,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, nargs="+", metavar="MM",
                        help="PET resolution, FWHM in mm: one value (isotropic) or three "
                        "(x y z); required with --pvc")  # fmt: skip
+    quant.add_argument(
+        "--phenotype-rule", dest="phenotype_rule", choices=PHENOTYPE_RULES,
+        help="lesion phenotype rule: 'voxel' (controls' voxel DVR threshold; needs "
+        "--active-threshold[-file]) or 'lesion' (core/rim against the participant's own "
+        "perilesional shell); default: 'lesion' with --pvc rbv/iy, else 'voxel'",
+    )  # fmt: skip
     blood = parser.add_argument_group("arterial input (plasma-input models)")
     blood.add_argument(
         "--vb", dest="plasma_vb", type=float, metavar="FRACTION",
@@ -346,6 +353,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
         window = (float(start), float(end))
     if opts.pvc != "none" and opts.pet_fwhm is None:
         raise UsageError(f"--pvc {opts.pvc} needs the PET resolution: give --pet-fwhm MM")
+    no_threshold = opts.active_threshold is None and opts.active_threshold_file is None
+    if opts.phenotype_rule == "voxel" and no_threshold:
+        raise UsageError("--phenotype-rule voxel needs --active-threshold[-file] (DVR)")
     svca = None
     if opts.ref_region == "svca":
         svca = opts.svca_classes or _group_svca_classes(output_dir, opts.tracer_label)
@@ -379,7 +389,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "ref_region": opts.ref_region, "svca_classes": svca, "models": tuple(models),
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
-        "active_k": opts.active_k, "pvc": opts.pvc,
+        "active_k": opts.active_k, "pvc": opts.pvc, "phenotype_rule": opts.phenotype_rule,
         "pet_fwhm_mm": (fwhm[0] if len(fwhm) == 1 else tuple(fwhm)) if fwhm else None,
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,

@@ -38,7 +38,7 @@ OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_l
                "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version",
                "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
                "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
-               "active_threshold", "active_k")  # fmt: skip
+               "active_threshold", "active_k", "phenotype_rule")  # fmt: skip
 
 
 #: The group report, relative to OUTPUT_DIR (linked from every participant report).

@@ -213,6 +213,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         threshold_class=threshold_class,
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
+        phenotype_rule=config.phenotype_rule,
         pet_space_maps=True,
         blood=blood,
         plasma_vb=config.plasma_vb,
