@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from nipype.interfaces.base import isdefined
 from test_input_data import make_dataset
 from test_quant_phenotypes import ZOOMS
 
@@ -117,3 +118,30 @@ def test_lesion_table_records_class_and_threshold():
         assert (rows[cls]["threshold"], rows[cls]["threshold_class"]) == (value, cls)
         assert rule.as_dict()["threshold_class"] == cls
     assert rows["MAB"]["phenotype"] == "rim-active" and rows["HAB"]["phenotype"] == "inactive"
+
+
+def test_lesion_rule_needs_no_class_threshold(tmp_path):
+    """Under the lesion rule (chosen, or the default with voxel-wise PVC) a class without a
+    threshold is no reason to refuse, and no threshold is handed to the phenotypes."""
+    from tspo_bidsapp.io.thresholds import check_thresholds
+    from tspo_bidsapp.workflows.base import init_pet_wf
+    from tspo_bidsapp.workflows.quant import uses_threshold
+
+    bids = make_dataset(tmp_path / "bids")
+    (bids / "participants.tsv").write_text(
+        "participant_id\tgroup\ttspo_genotype\nsub-01\tRRMS\tMAB\nsub-02\tRRMS\tHAB\n"
+    )
+    thr = _combined(tmp_path / f"{STEM}.json", mab=False)
+    subjects, _ = collect_data(bids, participant_label=("01",))
+    common = {"analysis_level": "participant", "bids_dir": bids, "output_dir": tmp_path / "out",
+              "work_dir": tmp_path / "work", "active_threshold_file": thr}  # fmt: skip
+    voxel = Config(**common)
+    with pytest.raises(InvalidBIDSError):
+        check_thresholds(voxel, subjects, needed=uses_threshold(voxel))
+    for config in (Config(**common, phenotype_rule="lesion"),
+                   Config(**common, pvc="rbv", pet_fwhm_mm=4.5)):  # fmt: skip
+        assert not uses_threshold(config)
+        check_thresholds(config, subjects, needed=uses_threshold(config))
+        node = init_pet_wf(config=config, subject=subjects[0], run=subjects[0].pet_runs[0])
+        inputs = node.get_node("pet_quant_wf.phenotypes").inputs
+        assert inputs.rule == "lesion" and not isdefined(inputs.threshold_dvr)

@@ -109,8 +109,11 @@ def participant_threshold(
     return thresholds.classes[genotype], genotype
 
 
-def run_threshold(config, subject, run) -> tuple[float | None, str | None]:
-    """The threshold of one PET run (``Config``, ``SubjectData``, ``PetRun``) and its class."""
+def run_threshold(config, subject, run, *, needed: bool = True) -> tuple[float | None, str | None]:
+    """The threshold of one PET run (``Config``, ``SubjectData``, ``PetRun``) and its class;
+    ``needed`` False (the run's phenotype rule uses no threshold): ``(None, None)``."""
+    if not needed:
+        return None, None
     if config.active_threshold_file is None:
         return config.active_threshold, None
     info, tracer = subject.participant, run.sidecar.tracer
@@ -122,9 +125,9 @@ def run_threshold(config, subject, run) -> tuple[float | None, str | None]:
     )
 
 
-def check_thresholds(config, subjects) -> None:
+def check_thresholds(config, subjects, *, needed: bool = True) -> None:
     """Resolve every run's threshold before anything is written; all refusals together."""
-    if config.active_threshold_file is None:
+    if config.active_threshold_file is None or not needed:
         return
     errors = {}
     for subject in subjects:

@@ -77,6 +77,11 @@ class PhenotypeRule:
         return asdict(self)
 
 
+def rule_for(rule: str | None, voxel_corrected: bool) -> str:
+    """The rule of a run: the chosen one, else "lesion" on voxel-wise corrected maps, else "voxel"."""
+    return rule or ("lesion" if voxel_corrected else "voxel")
+
+
 def active_threshold(control_wm_dvr: np.ndarray, k: float = 2.0) -> tuple[float, dict]:
     """Voxel activity threshold ``mean + k SD`` of healthy controls' WM DVR values (pooled).
 

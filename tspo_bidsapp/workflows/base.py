@@ -122,7 +122,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     from tspo_bidsapp.workflows.blood import run_models
     from tspo_bidsapp.workflows.pet import init_pet_coreg_wf, init_pet_hmc_wf
     from tspo_bidsapp.workflows.pet.outputs import init_pet_preproc_derivatives_wf
-    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf, uses_threshold
 
     workflow = Workflow(name=f"pet_{run.run_id}_wf")
     inputnode = Node(IdentityInterface(fields=PET_INPUT_FIELDS), name="inputnode")
@@ -199,7 +199,8 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     blood = None
     if not static:  # plasma-input models where the run has blood
         models, blood = run_models(config, run)
-    threshold, threshold_class = run_threshold(config, subject, run)  # per binding class
+    threshold, threshold_class = run_threshold(config, subject, run,
+                                               needed=uses_threshold(config))  # fmt: skip
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
         ref_region=ref_region,

@@ -22,7 +22,9 @@ from tspo_bidsapp.interfaces.quant import (
 )
 from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.phenotypes import rule_for
 from tspo_bidsapp.quant.pvc import PVC_NAMES
+from tspo_bidsapp.quant.pvc_voxel import VOXEL_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 
 INPUT_FIELDS = [
@@ -40,6 +42,11 @@ def pick_dvr(maps, models, measures, preference):
             if m == model and meas in ("DVR", "SUVR"):  # SUVR: static PET
                 return path, m
     raise ValueError(f"no DVR map among the models {sorted(set(models))}")
+
+
+def uses_threshold(config) -> bool:
+    """True when a run of ``config`` classifies lesions with the voxel (DVR-threshold) rule."""
+    return rule_for(config.phenotype_rule, config.pvc in VOXEL_METHODS) == "voxel"
 
 
 def init_pet_quant_wf(
@@ -86,7 +93,7 @@ def init_pet_quant_wf(
     if pvc != "none" and not pet_fwhm_mm:
         raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
     voxel_pvc = pvc in ("rbv", "iy")
-    phenotype_rule = phenotype_rule or ("lesion" if voxel_pvc else "voxel")
+    phenotype_rule = rule_for(phenotype_rule, voxel_pvc)
     if ref_region == "svca" and not svca_classes:
         raise ValueError("ref_region='svca' needs svca_classes (a TSV of kinetic classes)")
     models = tuple(models)
