@@ -89,3 +89,75 @@ def test_rebuilt_report_takes_the_participant_run_settings_not_the_group_run(tmp
     assert latest_config(tmp_path, "01")["pvc"] == "gtm"
     assert latest_config(tmp_path, "02")["pvc"] == "none"
     assert latest_config(tmp_path, "03") == {}
+
+
+def _pvc_run(out, label, *, regional, maps, rule):
+    """A run's kinpar, DVR map and lesion table with the sidecars the workflow writes."""
+    import json
+
+    import nibabel as nib
+    import numpy as np
+
+    pet = out / f"sub-{label}" / "pet"
+    pet.mkdir(parents=True)
+    stem = f"sub-{label}_trc-PBR28"
+    tag = "model-SRTM_ref-cerebellum"
+    (pet / f"{stem}_{tag}_kinpar.tsv").write_text("region\tBPND\tDVR\nNAWM\t0.2\t1.2\n")
+    (pet / f"{stem}_{tag}_kinpar.json").write_text(json.dumps(regional))
+    dvr = pet / f"{stem}_space-T1w_{tag}_meas-DVR_mimap.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)), dvr)
+    dvr.with_name(dvr.name.replace(".nii.gz", ".json")).write_text(json.dumps(maps))
+    (pet / f"{stem}_{tag}_desc-lesions_kinpar.tsv").write_text(
+        "lesion_id\tvolume_ml\tcore_DVR\trim_DVR\tphenotype\n1\t0.3\t1.1\t1.4\trim-active\n"
+    )
+    (pet / f"{stem}_{tag}_desc-lesions_kinpar.json").write_text(
+        json.dumps({"PhenotypeRule": rule.as_dict()})
+    )
+
+
+def _sections(html: str) -> dict:
+    import re
+
+    return {key: re.search(rf'<section id="{key}".*?</section>', html, re.S).group(0)
+            for key in ("kinetics", "lesions", "methods")}  # fmt: skip
+
+
+def test_report_says_which_correction_maps_fits_and_phenotypes_carry(tmp_path):
+    """RBV run: fits GTM-regional (sidecar 'RBV'), maps RBV, lesion rule on the RBV map; the
+    resolution in the methods is the sidecar's (4.5 mm), not the configuration's (5.5 mm)."""
+    from tspo_bidsapp.quant.phenotypes import PhenotypeRule
+    from tspo_bidsapp.reports import build_participant_report
+
+    meta = {"PartialVolumeCorrection": "RBV", "PETFWHMmm": [4.5],
+            "PartialVolumeCorrectionMethod": "RBV (Thomas et al. 2011) on the GTM"}  # fmt: skip
+    _pvc_run(tmp_path, "01", regional=meta, maps=meta,
+             rule=PhenotypeRule(method="lesion", correction="rbv"))  # fmt: skip
+    cfg = _config(pvc="rbv", pet_fwhm_mm=5.5)
+    html = build_participant_report(tmp_path, "01", config=cfg).read_text()
+    sec = _sections(html)
+    assert "regional fits" in sec["kinetics"] and "RBV-corrected (voxel-wise)" in sec["kinetics"]
+    assert "lesion rule" in sec["lesions"] and "3-6 mm" in sec["lesions"]
+    assert "DVR map RBV-corrected (voxel-wise)" in sec["lesions"]
+    methods = sec["methods"]
+    assert "region-based voxel-wise correction (RBV)" in methods and "4.5 mm FWHM" in methods
+    assert "5.5" not in methods and "were not corrected" not in methods
+    assert "RBV partial-volume-corrected DVR map" in methods and "3-6 mm" in methods
+    assert "Thomas BA et al." in html and "Rousset OG" in html  # cited: RBV on the GTM
+
+
+def test_report_of_an_uncorrected_run_with_a_class_threshold(tmp_path):
+    """No PVC, voxel rule with the MAB controls' threshold 1.18."""
+    from tspo_bidsapp.quant.phenotypes import PhenotypeRule
+    from tspo_bidsapp.reports import build_participant_report
+
+    none = {"PartialVolumeCorrection": "none"}
+    rule = PhenotypeRule(1.18, threshold_source="healthy-controls", threshold_k=2.0,
+                         threshold_class="MAB")  # fmt: skip
+    _pvc_run(tmp_path, "02", regional=none, maps=none, rule=rule)
+    sec = _sections(build_participant_report(tmp_path, "02", config=_config()).read_text())
+    assert "not partial-volume corrected" in sec["kinetics"]
+    rule_item = "voxel rule (DVR &gt; 1.18, MAB controls); DVR map not partial-volume corrected"
+    assert rule_item in sec["lesions"]
+    assert "geometric transfer" not in sec["methods"]
+    assert "uncorrected DVR map" in sec["methods"]
+    assert "mean + 2 SD of MAB healthy controls" in sec["methods"]

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import uuid
@@ -24,8 +23,10 @@ from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
 from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.config import ANALYSIS_LEVELS, Config, default_work_dir
 from tspo_bidsapp.exitcodes import AnalysisLevelError, MissingInputError, UsageError
+from tspo_bidsapp.io.thresholds import read_threshold_file
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
+from tspo_bidsapp.quant.phenotypes import RULES as PHENOTYPE_RULES
 from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 from tspo_bidsapp.quant.regional import MODELS
@@ -219,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="voxel DVR above which tissue is active (lesion phenotypes)")  # fmt: skip
     thr.add_argument(
         "--active-threshold-file", dest="active_threshold_file", type=Path, metavar="FILE",
-        help="the threshold written by the group level (JSON or TSV with 'threshold_dvr')",
+        help="the threshold written by the group level (JSON or TSV with 'threshold_dvr'; "
+        "the per-binding-class JSON: each participant gets its tspo_genotype class's)",
     )  # fmt: skip
     quant.add_argument("--active-k", dest="active_k", type=float, default=2.0, metavar="K",
                        help="threshold = mean + K SD of controls' WM DVR")  # fmt: skip
@@ -229,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--pet-fwhm", dest="pet_fwhm", type=float, nargs="+", metavar="MM",
                        help="PET resolution, FWHM in mm: one value (isotropic) or three "
                        "(x y z); required with --pvc")  # fmt: skip
+    quant.add_argument(
+        "--phenotype-rule", dest="phenotype_rule", choices=PHENOTYPE_RULES,
+        help="lesion phenotype rule: 'voxel' (controls' voxel DVR threshold; needs "
+        "--active-threshold[-file]) or 'lesion' (core/rim against the participant's own "
+        "perilesional shell); default: 'lesion' with --pvc rbv/iy, else 'voxel'",
+    )  # fmt: skip
     blood = parser.add_argument_group("arterial input (plasma-input models)")
     blood.add_argument(
         "--vb", dest="plasma_vb", type=float, metavar="FRACTION",
@@ -295,29 +303,6 @@ def _read_plugin_file(path: Path) -> tuple[str, dict]:
     return data["plugin"], args
 
 
-def read_active_threshold(path: Path) -> float:
-    """``threshold_dvr`` from a JSON object or a one-row TSV (the group level writes either)."""
-    if not path.is_file():
-        raise MissingInputError("--active-threshold-file does not exist", path=path)
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".json":
-            value = json.loads(text)["threshold_dvr"]
-        else:
-            header, row = (line.split("\t") for line in text.strip().splitlines()[:2])
-            value = dict(zip(header, row, strict=False))["threshold_dvr"]
-        value = float(value)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(
-            f"--active-threshold-file: cannot read a number ({type(exc).__name__}: {exc})",
-            path=path, field="threshold_dvr",
-        ) from exc  # fmt: skip
-    if not np.isfinite(value) or value <= 0:
-        raise UsageError(f"--active-threshold-file: must be a positive DVR, got {value}",
-                         path=path, field="threshold_dvr")  # fmt: skip
-    return value
-
-
 def _positive(value: float | None, option: str, *, zero: bool = False) -> None:
     if value is None:
         return
@@ -373,6 +358,9 @@ def _quant_options(opts, output_dir: Path) -> dict:
         window = (float(start), float(end))
     if opts.pvc != "none" and opts.pet_fwhm is None:
         raise UsageError(f"--pvc {opts.pvc} needs the PET resolution: give --pet-fwhm MM")
+    no_threshold = opts.active_threshold is None and opts.active_threshold_file is None
+    if opts.phenotype_rule == "voxel" and no_threshold:
+        raise UsageError("--phenotype-rule voxel needs --active-threshold[-file] (DVR)")
     svca = None
     if opts.ref_region == "svca":
         svca = opts.svca_classes or _group_svca_classes(output_dir, opts.tracer_label)
@@ -391,7 +379,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
     threshold, threshold_file = opts.active_threshold, None
     if opts.active_threshold_file is not None:
         threshold_file = opts.active_threshold_file.expanduser().resolve()
-        threshold = read_active_threshold(threshold_file)
+        threshold = read_threshold_file(threshold_file).threshold_dvr  # None: per binding class
     derivatives = []
     for path in opts.derivatives or []:
         path = path.expanduser().resolve()
@@ -407,7 +395,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "suvr_window_min": window, "logan_tstar_min": opts.logan_tstar, "k2prime": opts.k2prime,
         "voxelwise_estimator": opts.voxelwise_estimator,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
-        "active_k": opts.active_k, "pvc": opts.pvc,
+        "active_k": opts.active_k, "pvc": opts.pvc, "phenotype_rule": opts.phenotype_rule,
         "pet_fwhm_mm": (fwhm[0] if len(fwhm) == 1 else tuple(fwhm)) if fwhm else None,
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,

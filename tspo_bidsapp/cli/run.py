@@ -123,9 +123,12 @@ def run_participant(config: Config) -> int:
         derivatives=config.derivatives,
         injection_start_s=config.injection_time_offset_s,
     )
+    from tspo_bidsapp.io.thresholds import check_thresholds
     from tspo_bidsapp.workflows.blood import check_blood_inputs
+    from tspo_bidsapp.workflows.quant import uses_threshold
 
     check_blood_inputs(config, subjects)  # arterial blood: read, units, coverage (exit 16)
+    check_thresholds(config, subjects, needed=uses_threshold(config))  # per class (exit 16)
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(config)

@@ -325,6 +325,7 @@ class _PhenotypeInputSpec(BaseInterfaceInputSpec):
     correction = Str("none", usedefault=True, desc="partial-volume correction of the DVR map")
     threshold_source = Str("user", usedefault=True, desc="'user' or 'healthy-controls'")
     threshold_k = traits.Float(desc="k of mean + k SD, when derived from controls")
+    threshold_class = Str(desc="binding class (HAB/MAB) whose controls gave threshold_dvr")
     min_active_fraction = traits.Float(0.5, usedefault=True, desc="active core/rim fraction")
     rim_mm = traits.Float(2.0, usedefault=True, desc="rim width (mm)")
     participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
@@ -352,6 +353,7 @@ class LesionPhenotypes(SimpleInterface):
             inp.min_active_fraction, inp.rim_mm, inp.threshold_source,
             inp.threshold_k if isdefined(inp.threshold_k) else None,
             method=inp.rule, correction=inp.correction,
+            threshold_class=inp.threshold_class if isdefined(inp.threshold_class) else None,
         )  # fmt: skip
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
         table = lesion_phenotypes(dvr, ids, wm, zooms, rule)

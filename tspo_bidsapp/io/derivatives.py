@@ -101,7 +101,8 @@ XFM_HMC_TAIL = "_from-orig_to-petref_mode-image_desc-hmc_xfm.txt"
 FD_COLUMN = "framewise_displacement"
 OUTLIER_COLUMN = "motion_outlier"
 THRESHOLD_KEY = "Threshold"
-PVC_KEY = "PartialVolumeCorrection"  # kinpar sidecar: "GTM" or "none"
+PVC_KEY = "PartialVolumeCorrection"  # kinpar/mimap sidecars: "GTM", "RBV", "IY" or "none"
+PVC_FWHM_KEY = "PETFWHMmm"  # kinpar/mimap sidecars of corrected runs: the --pet-fwhm (mm)
 WARNING_KEYS = ("ValidationWarnings", "GenotypeFlags", "Warnings")
 GENOTYPE_KEY = "TSPOGenotype"
 SEGMENTATION_SOURCE_KEY = "SegmentationSource"  # anat sidecars: "SAMSEG" or "supplied: <path>"
@@ -120,6 +121,24 @@ def fd_threshold(confounds_meta: Mapping) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def pvc_method(meta: Mapping) -> str | None:
+    """The partial-volume correction a sidecar records: "none", "gtm", "rbv" or "iy".
+
+    Read from ``PVC_KEY`` (kinpar, maps, corrected TACs) or, in a lesion table's sidecar, from
+    its ``PHENOTYPE_RULE_KEY`` ``correction``; None when the sidecar records neither.
+    """
+    value = meta.get(PVC_KEY, (meta.get(PHENOTYPE_RULE_KEY) or {}).get("correction"))
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    prefixes = {"rbv": ("rbv",), "iy": ("iy", "iterative yang"), "gtm": ("gtm",)}
+    for method, starts in prefixes.items():
+        if text.startswith(starts):
+            return method
+    return "none" if text in ("", "none") else text
+
+
 def is_pvc_gtm(kinpar_meta: Mapping) -> bool:
-    """True when a kinpar table was fitted to GTM partial-volume-corrected TACs."""
-    return "GTM" in str(kinpar_meta.get(PVC_KEY, "")).upper()
+    """True when a kinpar table was fitted to GTM partial-volume-corrected TACs (with ``gtm``,
+    and with ``rbv``/``iy``, whose regional values are the GTM's)."""
+    return pvc_method(kinpar_meta) in ("gtm", "rbv", "iy")

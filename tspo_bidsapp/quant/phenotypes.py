@@ -38,7 +38,8 @@ UNCLASSIFIED = "unclassified"
 LESION_COLUMNS = (
     "lesion_id", "volume_ml", "core_voxels", "core_DVR", "core_active_fraction", "core_active",
     "rim_voxels", "rim_DVR", "rim_active_fraction", "rim_active", "shell_voxels", "shell_DVR",
-    "core_excess", "rim_excess", "phenotype", "rule", "threshold", "correction",
+    "core_excess", "rim_excess", "phenotype", "rule", "threshold", "threshold_class",
+    "correction",
 )  # fmt: skip
 
 
@@ -59,6 +60,7 @@ class PhenotypeRule:
     min_shell_voxels: int = 10  # fewer shell voxels: compare with NAWM instead
     correction: str = "none"  # partial-volume correction of the DVR map (recorded)
     min_size_mm: float = 0.0  # smaller lesions (equivalent-sphere diameter) stay unclassified
+    threshold_class: str | None = None  # binding class (HAB/MAB) of the controls' threshold
 
     def __post_init__(self):
         if self.method not in RULES:
@@ -73,6 +75,11 @@ class PhenotypeRule:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def rule_for(rule: str | None, voxel_corrected: bool) -> str:
+    """The rule of a run: the chosen one, else "lesion" on voxel-wise corrected maps, else "voxel"."""
+    return rule or ("lesion" if voxel_corrected else "voxel")
 
 
 def active_threshold(control_wm_dvr: np.ndarray, k: float = 2.0) -> tuple[float, dict]:
@@ -200,6 +207,7 @@ def lesion_phenotypes(
             "phenotype": phenotype,
             "rule": rule.method,
             "threshold": rule.threshold,
+            "threshold_class": rule.threshold_class if rule.method == "voxel" else None,
             "correction": rule.correction,
         },
         columns=list(LESION_COLUMNS),

@@ -38,7 +38,7 @@ OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_l
                "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version",
                "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
                "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
-               "active_threshold", "active_k")  # fmt: skip
+               "active_threshold", "active_k", "phenotype_rule")  # fmt: skip
 
 
 #: The group report, relative to OUTPUT_DIR (linked from every participant report).
@@ -141,11 +141,15 @@ def _run_facts(runs, anat: dict, info: dict, models, refs) -> RunFacts:
     lesion_source = sources.get(D.SOURCES_LESION_KEY) or seg.get(D.LESION_SOURCE_KEY)
     kinpars = [p for run in runs for p in run.find(D.KINPAR.tail())]
     lesions = [p for run in runs for p in run.find(D.LESION_KINPAR.tail())]
+    maps = [C.sidecar(p) for run in runs for p in run.find(D.MIMAP.tail(space="T1w"))]
+    corrected = [m for m in (C.sidecar(p) for p in kinpars) if D.is_pvc_gtm(m)]
     return RunFacts(
         tracer=info["tracer"], n_frames=info["frames"], models=list(dict.fromkeys(models)),
         references=list(dict.fromkeys(refs)), has_flair=anat.get("flair") is not None,
         segmentation=str(segmentation or ""), lesion_source=str(lesion_source or ""),
-        pvc_gtm=any(D.is_pvc_gtm(C.sidecar(p)) for p in kinpars),
+        pvc_gtm=bool(corrected),
+        pvc_maps=next((D.pvc_method(m) for m in maps if D.pvc_method(m) in ("rbv", "iy")), "none"),
+        pvc_fwhm_mm=next((m[D.PVC_FWHM_KEY] for m in corrected if m.get(D.PVC_FWHM_KEY)), None),
         phenotype_rule=next((C.sidecar(p).get(D.PHENOTYPE_RULE_KEY) for p in lesions
                              if C.sidecar(p).get(D.PHENOTYPE_RULE_KEY)), {}),
     )  # fmt: skip

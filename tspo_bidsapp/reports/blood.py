@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 from tspo_bidsapp.blood import read_blood_recording, read_input_function  # noqa: E402
 from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS  # noqa: E402
 from tspo_bidsapp.blood.recordings import PARENT_FRACTION, PLASMA, WHOLE_BLOOD  # noqa: E402
+from tspo_bidsapp.io import derivatives as D  # noqa: E402
 from tspo_bidsapp.kinetics.plasma import PlasmaFrames  # noqa: E402
 from tspo_bidsapp.kinetics.plasma_compartment import model_frames  # noqa: E402
 from tspo_bidsapp.quant.tacs import read_tacs_tsv  # noqa: E402
@@ -135,8 +136,7 @@ def blood_section(sec: Section, runs, fig: FigureMaker) -> None:
                 sec.items.append((f"{run.prefix} blood-tissue delay",
                                   f"{60 * meta['delay_min']:.1f} s ({meta.get('delay_source')}"
                                   f"{', ' + meta['delay_region'] if 'delay_region' in meta else ''})"))  # fmt: skip
-        desc = "gtm" if kinpar is not None and "GTM" in str(
-            sidecar(kinpar).get("PartialVolumeCorrection", "")) else "preproc"  # fmt: skip
+        desc = "gtm" if kinpar is not None and D.is_pvc_gtm(sidecar(kinpar)) else "preproc"
         fig(sec, f"{run.prefix}_desc-blood_pet.svg",
             f"{run.prefix}: blood samples, whole blood and AIF; parent fraction; regional TACs "
             "with the compartment-model fits.", plot_blood, inp,

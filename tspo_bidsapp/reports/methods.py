@@ -37,6 +37,11 @@ REFERENCES: dict[str, str] = {
     "networks arise from subject motion. NeuroImage 59:2142-2154 (2012).",
     "gtm": "Rousset OG, Ma Y, Evans AC. Correction for partial volume effects in PET: principle "
     "and validation. J Nucl Med 39:904-911 (1998).",
+    "rbv": "Thomas BA et al. The importance of appropriate partial volume correction for PET "
+    "quantification in Alzheimer's disease. Eur J Nucl Med Mol Imaging 38:1104-1119 (2011).",
+    "iy": "Erlandsson K et al. A review of partial volume correction techniques for emission "
+    "tomography and their applications in neurology, cardiology and oncology. Phys Med Biol "
+    "57:R119-R159 (2012).",
     "phenotypes": "Nylund M et al. Phenotyping of multiple sclerosis lesions according to "
     "innate immune cell activation using 18 kDa translocator protein-PET. Brain Commun "
     "4:fcab301 (2022).",
@@ -55,6 +60,8 @@ class RunFacts:
     segmentation: str = ""  # SegmentationSource of the anat sidecars
     lesion_source: str = ""  # LesionMaskSource of the anat sidecars
     pvc_gtm: bool = False  # regional tables fitted to GTM-corrected TACs
+    pvc_maps: str = "none"  # correction of the T1w-space maps' PET: "none", "rbv" or "iy"
+    pvc_fwhm_mm: list[float] | None = None  # PET FWHM the correction assumed (sidecar)
     fd_threshold_mm: float | None = None  # recorded in the confounds sidecar
     phenotype_rule: dict = field(default_factory=dict)  # PhenotypeRule of the lesion table
     has_lesions: bool = False  # a lesion table was written
@@ -129,13 +136,7 @@ def methods_paragraphs(cfg: Mapping, facts: RunFacts) -> tuple[list[str], list[s
     if refs:
         text.append("The reference region was " + " and ".join(refs) + ".")
     if facts.pvc_gtm:
-        fwhm = cfg.get("pet_fwhm_mm")
-        text.append(
-            "Regional TACs were corrected for partial-volume effects with the geometric transfer "
-            "matrix method [gtm]" + (f" (PET resolution {fwhm:g} mm FWHM)" if fwhm else "")
-            + "; voxel-wise maps were not corrected."
-        )  # fmt: skip
-        cite.append("gtm")
+        text.append(_pvc_text(cfg, facts, cite))
     text += _model_text(cfg, facts.models, cite)
     rule = facts.phenotype_rule
     if facts.has_lesions and not rule:
@@ -143,19 +144,55 @@ def methods_paragraphs(cfg: Mapping, facts: RunFacts) -> tuple[list[str], list[s
                     "DVR of their core and of a perilesional rim [phenotypes].")  # fmt: skip
         cite.append("phenotypes")
     elif rule:
-        source = rule.get("threshold_source", "user")
-        how = (
-            f"mean + {rule.get('threshold_k'):g} SD of healthy controls' white-matter DVR"
-            if source == "healthy-controls" and rule.get("threshold_k") is not None
-            else "set by the user"
-        )
-        text.append(
-            "Lesions were classified as rim-active, overall-active or inactive from the fraction "
-            f"of active voxels (DVR > {rule['threshold_dvr']:.3g}, {how}) in their core and in "
-            f"a {rule.get('rim_mm', 2):g} mm perilesional rim [phenotypes]."
-        )
+        text.append(_phenotype_text(rule))
         cite.append("phenotypes")
     return text, list(dict.fromkeys(cite))
+
+
+def _pvc_text(cfg: Mapping, facts: RunFacts, cite: list[str]) -> str:
+    """Regional (GTM) and voxel-wise (RBV, iterative Yang) correction, as the sidecars record."""
+    fwhm = facts.pvc_fwhm_mm or cfg.get("pet_fwhm_mm")
+    fwhm = [fwhm] if isinstance(fwhm, int | float) else list(fwhm or [])
+    res = " x ".join(f"{f:g}" for f in (fwhm[:1] if len(set(fwhm)) == 1 else fwhm))
+    text = ("Regional TACs were corrected for partial-volume effects with the geometric transfer "
+            "matrix method [gtm]" + (f" (PET resolution {res} mm FWHM)" if res else ""))  # fmt: skip
+    cite.append("gtm")
+    if facts.pvc_maps in ("rbv", "iy"):
+        name = {"rbv": "region-based voxel-wise correction (RBV) [rbv]",
+                "iy": "iterative Yang correction [iy]"}[facts.pvc_maps]  # fmt: skip
+        cite.append(facts.pvc_maps)
+        return (text + "; voxel-wise maps were computed from the PET corrected frame by frame "
+                f"with {name}, with the same corrected reference TAC as the regional fits.")  # fmt: skip
+    return text + "; voxel-wise maps were not corrected."
+
+
+def _phenotype_text(rule: Mapping) -> str:
+    """The phenotype rule of the lesion table's sidecar, with its threshold and correction."""
+    corr = str(rule.get("correction") or "none")
+    on = ("the uncorrected DVR map" if corr == "none"
+          else f"the {corr.upper()} partial-volume-corrected DVR map")  # fmt: skip
+    if rule.get("method") == "lesion":
+        lo, hi = rule.get("shell_mm", (3, 6))
+        return (
+            f"Lesions were classified as rim-active, overall-active or inactive on {on} by "
+            f"comparing the mean DVR of their core and of a {rule.get('rim_mm', 2):g} mm "
+            f"perilesional rim with the participant's own {lo:g}-{hi:g} mm perilesional "
+            f"white-matter shell (active above it by more than {rule.get('core_excess', 0):.0%} "
+            f"(core) or {rule.get('rim_excess', 0):.0%} (rim); rim-active when the rim also "
+            f"exceeds the core by more than {rule.get('rim_over_core', 0):.0%}) [phenotypes]."
+        )
+    source = rule.get("threshold_source", "user")
+    cls = f" {rule['threshold_class']}" if rule.get("threshold_class") else ""
+    how = (
+        f"mean + {rule.get('threshold_k'):g} SD of{cls} healthy controls' white-matter DVR"
+        if source == "healthy-controls" and rule.get("threshold_k") is not None
+        else "set by the user"
+    )
+    return (
+        f"Lesions were classified as rim-active, overall-active or inactive on {on} from the "
+        f"fraction of active voxels (DVR > {rule['threshold_dvr']:.3g}, {how}) in their core and "
+        f"in a {rule.get('rim_mm', 2):g} mm perilesional rim [phenotypes]."
+    )
 
 
 def _model_text(cfg: Mapping, models: list[str], cite: list[str]) -> list[str]:

@@ -254,6 +254,30 @@ def _edge_fraction(meta: dict) -> float | None:
 
 #: Display range of each parametric map in the report (unitless measures).
 MAP_RANGES = {"BPND": (0.0, 1.0), "DVR": (0.8, 2.0), "R1": (0.5, 1.5), "SUVR": (0.8, 2.0)}
+#: How the report words the partial-volume correction a derivative's sidecar records.
+PVC_WORDS = {"none": "not partial-volume corrected", "gtm": "GTM-corrected (regional)",
+             "rbv": "RBV-corrected (voxel-wise)", "iy": "iterative-Yang-corrected (voxel-wise)"}  # fmt: skip
+
+
+def correction_text(meta) -> str:
+    """The correction of a derivative (:func:`~tspo_bidsapp.io.derivatives.pvc_method`), in words."""
+    method = D.pvc_method(meta)
+    return "correction not recorded" if method is None else PVC_WORDS.get(method, method)
+
+
+def rule_text(meta) -> str:
+    """A lesion table's sidecar ``PhenotypeRule``: rule, threshold (its controls' class), correction."""
+    rule = meta.get(D.PHENOTYPE_RULE_KEY)
+    if not rule:
+        return "not recorded"
+    if rule.get("method") == "lesion":
+        what = (f"lesion rule (core/rim vs own {'-'.join(f'{x:g}' for x in rule['shell_mm'])} mm "
+                f"shell, > {rule['rim_excess']:.0%})")  # fmt: skip
+    else:
+        cls = rule.get("threshold_class")
+        source = f"{cls} controls" if cls else rule.get("threshold_source", "user")
+        what = f"voxel rule (DVR > {rule['threshold_dvr']:.3g}, {source})"
+    return f"{what}; DVR map {correction_text(meta)}"
 
 
 def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None) -> list[str]:
@@ -269,6 +293,8 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None
             tag = f"model-{model}_ref-{ref}"
             # the fits were made on the partial-volume-corrected TACs when GTM was used
             gtm = D.is_pvc_gtm(sidecar(kinpar))
+            pvc = correction_text(sidecar(kinpar))
+            sec.items.append((f"{run.prefix} {tag} regional fits", pvc))
             regions = run.first((D.REGION_TACS_GTM if gtm else D.REGION_TACS).tail()) or regions
             ref_tsv = run.first((D.REF_TACS_GTM if gtm else D.REF_TACS).tail(ref=ref))
             if regions is not None and ref_tsv is not None:
@@ -300,6 +326,7 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None
                 if not maps:
                     continue
                 path = maps[0]
+                pvc = correction_text(sidecar(path))
                 edge = _edge_fraction(sidecar(path))
                 if edge is not None and not edge_shown:
                     edge_shown = True
@@ -309,7 +336,7 @@ def kinetics_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_mask=None
                 outline = ((lesion_mask, "cyan"),) if in_t1 and lesion_mask is not None else ()
                 if background is not None:
                     fig(sec, f"{run.prefix}_{tag}_meas-{meas}_pet.png",
-                        f"{run.prefix}: {model} {meas} map (colour {lo:g}-{hi:g})"
+                        f"{run.prefix}: {model} {meas} map ({pvc}; colour {lo:g}-{hi:g})"
                         + ("; lesions outlined in cyan." if outline else "."), M.mosaic,
                         background, overlay=path, overlay_range=(lo, hi), threshold=1e-3,
                         colorbar=True, colorbar_label=meas, contours=outline)  # fmt: skip
@@ -332,6 +359,7 @@ def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> b
                 f"{run.prefix}: lesions ({tag})", table,
                 ["lesion_id", "volume_ml", "core_DVR", "rim_DVR", "core_active_fraction",
                  "rim_active_fraction", "phenotype"]))  # fmt: skip
+            sec.items.append((f"{run.prefix} ({tag}) phenotype rule", rule_text(sidecar(path))))
             counts = table["phenotype"].value_counts().to_dict()
             sec.items.append((f"{run.prefix} phenotypes",
                               ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))))  # fmt: skip

@@ -118,10 +118,11 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     lesions) arrives on ``inputnode`` from the participant's anatomical workflow.
     """
     from tspo_bidsapp.interfaces.ants import ResamplePETToT1w
+    from tspo_bidsapp.io.thresholds import run_threshold
     from tspo_bidsapp.workflows.blood import run_models
     from tspo_bidsapp.workflows.pet import init_pet_coreg_wf, init_pet_hmc_wf
     from tspo_bidsapp.workflows.pet.outputs import init_pet_preproc_derivatives_wf
-    from tspo_bidsapp.workflows.quant import init_pet_quant_wf
+    from tspo_bidsapp.workflows.quant import init_pet_quant_wf, uses_threshold
 
     workflow = Workflow(name=f"pet_{run.run_id}_wf")
     inputnode = Node(IdentityInterface(fields=PET_INPUT_FIELDS), name="inputnode")
@@ -198,6 +199,8 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
     blood = None
     if not static:  # plasma-input models where the run has blood
         models, blood = run_models(config, run)
+    threshold, threshold_class = run_threshold(config, subject, run,
+                                               needed=uses_threshold(config))  # fmt: skip
     pet_quant_wf = init_pet_quant_wf(
         output_dir=str(config.output_dir),
         ref_region=ref_region,
@@ -206,10 +209,12 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         suvr_window_min=window,
         logan_tstar_min=config.logan_tstar_min,
         k2prime=config.k2prime,
-        active_threshold=config.active_threshold,
+        active_threshold=threshold,
         active_k=config.active_k if config.active_threshold_file is not None else None,
+        threshold_class=threshold_class,
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
+        phenotype_rule=config.phenotype_rule,
         pet_space_maps=True,
         blood=blood,
         plasma_vb=config.plasma_vb,

@@ -22,7 +22,9 @@ from tspo_bidsapp.interfaces.quant import (
 )
 from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.phenotypes import rule_for
 from tspo_bidsapp.quant.pvc import PVC_NAMES
+from tspo_bidsapp.quant.pvc_voxel import VOXEL_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS
 
 INPUT_FIELDS = [
@@ -42,6 +44,11 @@ def pick_dvr(maps, models, measures, preference):
     raise ValueError(f"no DVR map among the models {sorted(set(models))}")
 
 
+def uses_threshold(config) -> bool:
+    """True when a run of ``config`` classifies lesions with the voxel (DVR-threshold) rule."""
+    return rule_for(config.phenotype_rule, config.pvc in VOXEL_METHODS) == "voxel"
+
+
 def init_pet_quant_wf(
     *,
     output_dir: str | None = None,
@@ -53,6 +60,7 @@ def init_pet_quant_wf(
     k2prime: float | None = None,
     active_threshold: float | None = None,
     active_k: float | None = None,
+    threshold_class: str | None = None,
     pvc: str = "none",
     pet_fwhm_mm: float | tuple[float, float, float] | None = None,
     phenotype_rule: str | None = None,
@@ -71,11 +79,11 @@ def init_pet_quant_wf(
     by voxel and the maps come from it, with the same corrected reference TAC (and k2') as the
     regional fits; with "gtm" the maps stay uncorrected. Lesion phenotypes use
     ``phenotype_rule`` (default: "lesion" on voxel-wise corrected maps, else "voxel"); the voxel
-    rule needs ``active_threshold`` (DVR; from the group level's controls or given) and is
-    skipped without it. With ``pet_space_maps`` the maps are
-    also computed on the native PET grid from ``pet_file`` (motion-corrected, PET space), the
-    brain mask being brought there with the inverse co-registration (``petref``,
-    ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
+    rule needs ``active_threshold`` (DVR; from the group level's controls or given; the controls'
+    binding class ``threshold_class`` is recorded per lesion) and is skipped without it.
+    With ``pet_space_maps`` the maps are also computed on the native PET grid from
+    ``pet_file`` (motion-corrected, PET space), the brain mask being brought there with the
+    inverse co-registration (``petref``, ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
     the run's arterial input is built (``parent_fraction_model``), stored as
     ``_inputfunction.tsv`` and given to the plasma-input models of ``models`` (fixed blood
     volume ``plasma_vb`` when given), regional and voxel-wise; the maps use the regional delay.
@@ -86,7 +94,7 @@ def init_pet_quant_wf(
     if pvc != "none" and not pet_fwhm_mm:
         raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
     voxel_pvc = pvc in ("rbv", "iy")
-    phenotype_rule = phenotype_rule or ("lesion" if voxel_pvc else "voxel")
+    phenotype_rule = rule_for(phenotype_rule, voxel_pvc)
     if ref_region == "svca" and not svca_classes:
         raise ValueError("ref_region='svca' needs svca_classes (a TSV of kinetic classes)")
     models = tuple(models)
@@ -190,6 +198,7 @@ def init_pet_quant_wf(
                 threshold_source="user" if active_k is None else "healthy-controls",
                 **({} if active_k is None else {"threshold_k": float(active_k)}),
                 **({} if active_threshold is None else {"threshold_dvr": float(active_threshold)}),
+                **({} if threshold_class is None else {"threshold_class": threshold_class}),
                 rule=phenotype_rule,
                 correction=pvc if voxel_pvc else "none",
             ),
