@@ -56,7 +56,7 @@ def test_plausible_reference_passes_and_bad_ones_are_flagged():
     assert len(small) == 1 and "2.00 mL" in small[0]
     neg = ref.copy()
     neg[3] = -0.5
-    assert any("negative in 1 frames" in w for w in check_reference(neg, timing, 20.0))
+    assert any("negative in 1 frame (" in w for w in check_reference(neg, timing, 20.0))
     late = np.cumsum(ref)  # rises all scan long: peaks in the last frame (55 min)
     msgs = check_reference(late, timing, 20.0)
     assert any("peaks at 55.0 min" in w for w in msgs)

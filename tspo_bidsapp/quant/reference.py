@@ -48,6 +48,11 @@ def cerebellum_reference(
     return mask, mask_mean_tac(data, mask)
 
 
+def _frames(n: int) -> str:
+    """``"1 frame"``, ``"3 frames"``."""
+    return f"{n} frame" if n == 1 else f"{n} frames"
+
+
 def check_reference(
     tac: np.ndarray,
     timing: FrameTiming,
@@ -75,11 +80,11 @@ def check_reference(
         raise ValueError(f"reference TAC has {tac.size} values for {timing.n_frames} frames")
     bad = ~np.isfinite(tac)
     if bad.any():
-        out.append(f"{name}: TAC is not finite in {int(bad.sum())} frames")
+        out.append(f"{name}: TAC is not finite in {_frames(int(bad.sum()))}")
     negative = np.flatnonzero(np.nan_to_num(tac, nan=0.0) < 0)
     if negative.size:
         out.append(
-            f"{name}: TAC is negative in {negative.size} frame(s) (first at "
+            f"{name}: TAC is negative in {_frames(negative.size)} (first at "
             f"{timing.mid_min[negative[0]]:.1f} min)"
         )
     if np.any(np.isfinite(tac)):
