@@ -124,8 +124,12 @@ def methods_paragraphs(cfg: Mapping, facts: RunFacts) -> tuple[list[str], list[s
         if ref == "svca":
             refs.append("a supervised cluster analysis (SVCA) pseudo-reference [svca]")
             cite.append("svca")
-        else:
-            refs.append(f"the {ref} grey matter")
+        elif ref == "cerebellum":
+            refs.append("the lesion-free cerebellar grey matter")
+        elif ref == "wholebrain":
+            refs.append("the whole brain minus lesions (a pseudo-reference)")
+        else:  # a named TSPO-MS region (ref- entity: the name without hyphens)
+            refs.append(f"the TSPO-MS region {ref} minus lesions")
     if refs:
         text.append("The reference region was " + " and ".join(refs) + ".")
     if facts.pvc_gtm:
