@@ -138,3 +138,17 @@ def test_named_reference_in_the_workflows(tmp_path):
     static = init_pet_wf(config=config, subject=subjects[0], run=run)
     assert static.get_node("pet_quant_wf.reference").inputs.method == "NAWM"
     assert static.get_node("pet_quant_wf.kinetics").inputs.models == ["SUVR"]
+
+
+def test_named_reference_on_the_command_line(tmp_path):
+    from test_input_data import make_dataset
+
+    from tspo_bidsapp.cli.parser import parse_args
+    from tspo_bidsapp.exitcodes import EX_USAGE, UsageError
+
+    bids, out = str(make_dataset(tmp_path / "bids")), str(tmp_path / "out")
+    config = parse_args([bids, out, "participant", "--ref-region", "nawm"])
+    assert config.ref_region == "NAWM"
+    with pytest.raises(UsageError, match="TSPO-MS region") as info:
+        parse_args([bids, out, "participant", "--ref-region", "WM-lesions"])
+    assert info.value.exit_code == EX_USAGE == 64
