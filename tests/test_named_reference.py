@@ -152,3 +152,16 @@ def test_named_reference_on_the_command_line(tmp_path):
     with pytest.raises(UsageError, match="TSPO-MS region") as info:
         parse_args([bids, out, "participant", "--ref-region", "WM-lesions"])
     assert info.value.exit_code == EX_USAGE == 64
+
+
+def test_methods_text_names_the_reference():
+    from tspo_bidsapp.config import Config
+    from tspo_bidsapp.reports.methods import RunFacts, methods_paragraphs
+
+    cfg = Config(bids_dir="/bids", output_dir="/out", analysis_level="participant",
+                 work_dir="/work", ref_region="cortical-GM", models=("SUVR",)).to_dict()  # fmt: skip
+    for ref, said in (("corticalGM", "the TSPO-MS region cortical-GM minus lesions"),
+                      ("wholebrain", "the whole brain minus lesions"),
+                      ("cerebellum", "the lesion-free cerebellar grey matter")):  # fmt: skip
+        facts = RunFacts(tracer="[18F]GE-180", n_frames=1, models=["SUVR"], references=[ref])
+        assert f"The reference region was {said}" in " ".join(methods_paragraphs(cfg, facts)[0])
