@@ -144,5 +144,5 @@ def test_wholebrain_reference_is_accepted_by_the_quantification_workflow():
 
     wf = init_pet_quant_wf(ref_region="wholebrain", models=("SUVR",))
     assert wf.get_node("reference").inputs.method == "wholebrain"
-    with pytest.raises(ValueError, match="ref_region"):
+    with pytest.raises(ValueError, match="--ref-region must be one of"):
         init_pet_quant_wf(ref_region="pons", models=("SUVR",))

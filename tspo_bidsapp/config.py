@@ -68,7 +68,7 @@ class Config:
     lesion_threshold: float = 0.3  # SAMSEG lesion posterior threshold
     lesion_detection: str = "samseg+flair"  # "samseg" or "samseg+flair" (anat.lesion_detect)
     # quantification
-    ref_region: str = "cerebellum"  # "cerebellum" or "svca"
+    ref_region: str = "cerebellum"  # "cerebellum", "svca", "wholebrain" or a TSPO-MS region
     svca_classes: Path | None = (
         None  # TSV: time (min) + grey_matter, white_matter, blood, high_binding
     )

@@ -28,7 +28,7 @@ from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
 from tspo_bidsapp.quant.phenotypes import RULES as PHENOTYPE_RULES
 from tspo_bidsapp.quant.pvc import PVC_METHODS
-from tspo_bidsapp.quant.reference import REF_REGIONS
+from tspo_bidsapp.quant.reference import parse_ref_region
 from tspo_bidsapp.quant.regional import MODELS
 from tspo_bidsapp.quant.svca import read_svca_classes
 from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     quant = parser.add_argument_group("quantification")
     quant.add_argument("--ref-region", dest="ref_region", default="cerebellum",
-                       help="reference region: 'cerebellum', 'svca' or 'wholebrain' (a "
-                       "pseudo-reference: brain minus lesions)")  # fmt: skip
+                       help="reference region: 'cerebellum', 'svca', 'wholebrain' (a "
+                       "pseudo-reference: brain minus lesions) or a TSPO-MS region name "
+                       "minus lesions, e.g. NAWM, cortical-GM")  # fmt: skip
     quant.add_argument(
         "--svca-classes", dest="svca_classes", type=Path, metavar="FILE",
         help="SVCA kinetic classes (TSV: time in minutes, grey_matter, white_matter, blood, "
@@ -313,9 +314,10 @@ def _positive(value: float | None, option: str, *, zero: bool = False) -> None:
 
 def _quant_options(opts, output_dir: Path) -> dict:
     """Check the quantification, PET-preprocessing and anatomy options (exit 64 / 66)."""
-    if opts.ref_region not in REF_REGIONS:
-        raise UsageError(f"--ref-region must be one of {', '.join(REF_REGIONS)}, "
-                         f"got {opts.ref_region!r}")  # fmt: skip
+    try:
+        opts.ref_region = parse_ref_region(opts.ref_region)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if opts.pvc not in PVC_METHODS:
         raise UsageError(f"--pvc must be one of {', '.join(PVC_METHODS)}, got {opts.pvc!r}")
     fwhm = opts.pet_fwhm or []

@@ -169,12 +169,13 @@ def controls_parameters(
         except controls.TooFewControls as exc:
             LOGGER.warning("tracer %s: %s", tracer, exc)
     for (tracer, model, ref), part in hc.groupby(list(FAMILY)):
+        meas = "SUVR" if primary_measure(model) == "SUVR" else "DVR"  # SUVR: static runs
         items, genotypes = [], []
         cols = ["participant_id", "session", "rec", "run", "tspo_genotype"]
         for pid, ses, rec, run, geno in part[cols].drop_duplicates(cols[:4]).itertuples(
             index=False
         ):  # fmt: skip
-            dvr = coll.maps.get((pid, ses, tracer, rec, run, model, ref, "DVR"))
+            dvr = coll.maps.get((pid, ses, tracer, rec, run, model, ref, meas))
             anat = coll.anat_for(pid, ses)
             if dvr is not None and "tspoms_dseg" in anat:
                 items.append((pid, dvr, anat["tspoms_dseg"], anat.get("tspoms_tsv")))
@@ -184,7 +185,8 @@ def controls_parameters(
         name = f"tracer-{tracer}_model-{model}" + (f"_ref-{ref}" if ref else "")
         written += _write_thresholds(group_dir, name, items, genotypes,
                                      genotype_sensitive(tracer), options,
-                                     {"tracer": tracer, "model": model, "ref": ref})  # fmt: skip
+                                     {"tracer": tracer, "model": model, "ref": ref,
+                                      "measure": meas})  # fmt: skip
     return written
 
 

@@ -27,7 +27,7 @@ RUN_KEYS = ("participant_id", "session", "tracer", "rec", "run")
 FIT_KEYS = (*RUN_KEYS, "model", "ref")
 ENTITY_KEYS = {"sub": "participant_id", "ses": "session", "trc": "tracer", "rec": "rec",
                "run": "run"}  # fmt: skip
-MEASURES = ("DVR", "BPND", "SUVR", "R1", "VT")  # VT: plasma-input models
+MEASURES = ("DVR", "BPND", "SUVR", "R1", "VT", "SUV")  # VT: plasma-input; SUV: static PET
 #: Regions averaged (volume-weighted) into the derived ``deep-GM`` region.
 DEEP_GM = ("thalamus", "caudate", "putamen", "pallidum")
 _NAME = re.compile(r"^(?P<stem>.+)_(?P<suffix>[a-zA-Z0-9]+)(?P<ext>\.nii\.gz|\.tsv\.gz|\.\w+)$")
@@ -122,7 +122,7 @@ def collect(output_dir: Path, participants: set[str] | None = None) -> Collectio
                 lesions.append(table.assign(**keys))
                 summary = phenotype_summary(table)
                 phenos.append(keys | summary | {"source": str(path)})
-            elif D.KINPAR.matches(ent):
+            elif D.KINPAR.matches(ent) or D.SUV_KINPAR.matches(ent):  # SUV: static runs
                 table = _read_tsv(path, ("region",))
                 regional.append(table.drop(columns=["model"], errors="ignore").assign(**keys))
         elif D.REGION_TACS.matches(ent):

@@ -27,11 +27,11 @@ PHENOTYPE_COLUMNS = (
 
 
 def primary_measure(model: str) -> str:
-    """Outcome of the statistics for a model (its ``model-`` label): SUVR for SUVR, V_T for
-    the plasma-input models, DVR otherwise."""
+    """Outcome of the statistics for a model (its ``model-`` label): SUVR for SUVR, SUV for the
+    static runs' SUV, V_T for the plasma-input models, DVR otherwise."""
     if model in {model_entity(m) for m in model_names(INPUT_FUNCTION)}:
         return "VT"
-    return "SUVR" if model.upper() == "SUVR" else "DVR"
+    return model.upper() if model.upper() in ("SUVR", "SUV") else "DVR"
 
 
 def genotype_sensitive(tracer: str) -> bool:
@@ -72,7 +72,7 @@ def attach_participants(
 
 
 def long_table(regional: pd.DataFrame) -> pd.DataFrame:
-    """One row per run/model/ref/region/measure (DVR, BPND, SUVR, R1 where estimated)."""
+    """One row per run/model/ref/region/measure (DVR, BPND, SUVR, R1, V_T, SUV where estimated)."""
     if regional.empty:
         return regional
     measures = [m for m in MEASURES if m in regional.columns]
@@ -89,7 +89,7 @@ def study_table(regional: pd.DataFrame, phenotypes: pd.DataFrame) -> pd.DataFram
     if regional.empty:
         return regional
     long = long_table(regional)
-    long = long[long["measure"].isin(("DVR", "BPND", "SUVR", "VT"))]
+    long = long[long["measure"].isin(("DVR", "BPND", "SUVR", "VT", "SUV"))]
     wide = long.pivot_table(
         index=list(FIT_KEYS), columns=["region", "measure"], values="value", aggfunc="first"
     )

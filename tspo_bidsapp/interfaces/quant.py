@@ -31,7 +31,11 @@ from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
 from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
 from tspo_bidsapp.quant.pvc import PVC_NAMES, gtm_correct, resampled_fwhm_xyz
 from tspo_bidsapp.quant.pvc_voxel import parent_tacs, pvc_regions, voxel_pvc
-from tspo_bidsapp.quant.reference import cerebellum_reference, check_reference
+from tspo_bidsapp.quant.reference import (
+    cerebellum_reference,
+    check_reference,
+    region_reference,
+)
 from tspo_bidsapp.quant.regional import PLASMA_UNITS, ModelSettings, fit_regions, model_table
 from tspo_bidsapp.quant.svca import (
     read_svca_classes,
@@ -114,7 +118,9 @@ class ExtractTACs(SimpleInterface):
 class _ReferenceInputSpec(BaseInterfaceInputSpec):
     pet_file = File(exists=True, mandatory=True, desc="4D PET")
     sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar")
-    method = traits.Enum("cerebellum", "svca", "wholebrain", usedefault=True, desc="--ref-region")
+    method = traits.Str("cerebellum", usedefault=True, desc="--ref-region (or a TSPO-MS region)")
+    dseg_file = File(exists=True, desc="TSPO-MS segmentation (a named region)")
+    dseg_tsv = File(exists=True, desc="its label table (index, name)")
     candidate_mask = File(exists=True, desc="cerebellar GM reference candidate (cerebellum)")
     lesion_mask = File(exists=True, desc="lesion mask (removed; cerebellar overlap warned)")
     cerebellum_mask = File(exists=True, desc="whole cerebellar GM, for the lesion check")
@@ -133,7 +139,8 @@ class _ReferenceOutputSpec(TraitedSpec):
 
 
 class ReferenceRegion(SimpleInterface):
-    """Reference mask and TAC by ``cerebellum`` or ``svca``, with the TSPO plausibility checks."""
+    """Reference mask and TAC by ``cerebellum``, ``svca``, ``wholebrain`` or a TSPO-MS region
+    name, with the TSPO plausibility checks."""
 
     input_spec = _ReferenceInputSpec
     output_spec = _ReferenceOutputSpec
@@ -160,6 +167,14 @@ class ReferenceRegion(SimpleInterface):
             if not isdefined(inp.brain_mask):
                 raise ValueError("--ref-region wholebrain needs the brain mask")
             mask, tac = cerebellum_reference(data, _load(inp.brain_mask, np.uint8)[1] > 0, lesion)
+        elif inp.method != "svca":  # a named TSPO-MS region minus lesions
+            if not (isdefined(inp.dseg_file) and isdefined(inp.dseg_tsv)):
+                raise ValueError(f"--ref-region {inp.method} needs the TSPO-MS segmentation")
+            index = {name: i for i, name in read_dseg_tsv(inp.dseg_tsv).items()}.get(inp.method)
+            if index is None:
+                raise ValueError(f"{inp.dseg_tsv}: no region named {inp.method!r}")
+            mask, tac = region_reference(data, _load(inp.dseg_file, np.int32)[1], index, lesion)
+            meta["ReferenceLabel"] = {"index": index, "name": inp.method}
         else:
             if not (isdefined(inp.svca_classes) and isdefined(inp.brain_mask)):
                 raise ValueError("--ref-region svca needs --svca-classes and a brain mask")

@@ -1,4 +1,5 @@
-"""Reference region for TSPO PET: the eroded, lesion-free cerebellar GM, and its sanity checks.
+"""Reference region for TSPO PET: the eroded, lesion-free cerebellar GM (or a pseudo-reference,
+or a user-named TSPO-MS region), and its sanity checks.
 
 The checks return plain-language warnings (a list of strings) that the workflow logs and the
 report shows; they never stop a run. Limits are configurable (:class:`ReferenceChecks`).
@@ -6,10 +7,12 @@ report shows; they never stop a run. Limits are configurable (:class:`ReferenceC
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tspo_bidsapp.anat.labels import TSPOMS_LABELS
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.quant.tacs import mask_mean_tac
 
@@ -17,6 +20,26 @@ from tspo_bidsapp.quant.tacs import mask_mean_tac
 # PET of a tracer without a cerebellar reference): the brain mask minus lesions. TSPO binding is
 # widespread, so ratios to it are relative measures only (SUVR-like, not BPND).
 REF_REGIONS = ("cerebellum", "svca", "wholebrain")
+# A user-named reference: any TSPO-MS region (``seg-tspoms_dseg.tsv`` name, e.g. "NAWM",
+# "cortical-GM") minus lesions; the lesion label itself cannot be a reference.
+NAMED_REF_REGIONS = tuple(name for name in TSPOMS_LABELS.values() if name != "WM-lesions")
+
+
+def parse_ref_region(value: str) -> str:
+    """The canonical ``--ref-region`` (case-insensitive); ``ValueError`` listing the choices."""
+    choices = {name.lower(): name for name in (*REF_REGIONS, *NAMED_REF_REGIONS)}
+    try:
+        return choices[str(value).strip().lower()]
+    except KeyError:
+        raise ValueError(
+            f"--ref-region must be one of {', '.join(REF_REGIONS)} or a TSPO-MS region "
+            f"({', '.join(NAMED_REF_REGIONS)}), got {value!r}"
+        ) from None
+
+
+def ref_entity(ref_region: str) -> str:
+    """The BIDS ``ref-`` label of a reference (alphanumeric): "cortical-GM" -> "corticalGM"."""
+    return re.sub(r"[^A-Za-z0-9]", "", ref_region)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,16 @@ def cerebellum_reference(
 def _frames(n: int) -> str:
     """``"1 frame"``, ``"3 frames"``."""
     return f"{n} frame" if n == 1 else f"{n} frames"
+
+
+def region_reference(
+    data: np.ndarray,
+    dseg: np.ndarray,
+    index: int,
+    lesion_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference mask (voxels of label ``index`` in ``dseg`` minus lesions) and its mean TAC."""
+    return cerebellum_reference(data, np.asarray(dseg) == index, lesion_mask)
 
 
 def check_reference(

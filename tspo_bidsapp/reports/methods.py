@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tspo_bidsapp.interfaces.bids import software_versions
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.quant.reference import NAMED_REF_REGIONS, ref_entity
 from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
 from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
 
@@ -131,8 +132,13 @@ def methods_paragraphs(cfg: Mapping, facts: RunFacts) -> tuple[list[str], list[s
         if ref == "svca":
             refs.append("a supervised cluster analysis (SVCA) pseudo-reference [svca]")
             cite.append("svca")
-        else:
-            refs.append(f"the {ref} grey matter")
+        elif ref == "cerebellum":
+            refs.append("the lesion-free cerebellar grey matter")
+        elif ref == "wholebrain":
+            refs.append("the whole brain minus lesions (a pseudo-reference)")
+        else:  # a named TSPO-MS region (ref- entity: the name without hyphens)
+            name = {ref_entity(n): n for n in NAMED_REF_REGIONS}.get(ref, ref)
+            refs.append(f"the TSPO-MS region {name} minus lesions")
     if refs:
         text.append("The reference region was " + " and ".join(refs) + ".")
     if facts.pvc_gtm:

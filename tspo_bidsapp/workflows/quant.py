@@ -25,7 +25,7 @@ from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.quant.phenotypes import rule_for
 from tspo_bidsapp.quant.pvc import PVC_NAMES
 from tspo_bidsapp.quant.pvc_voxel import VOXEL_METHODS
-from tspo_bidsapp.quant.reference import REF_REGIONS
+from tspo_bidsapp.quant.reference import REF_REGIONS, parse_ref_region, ref_entity
 
 INPUT_FIELDS = [
     "source_file", "pet_t1w", "pet_file", "sidecar_file", "tspoms_dseg", "tspoms_tsv",
@@ -89,8 +89,7 @@ def init_pet_quant_wf(
     volume ``plasma_vb`` when given), regional and voxel-wise; the maps use the regional delay.
     With ``output_dir`` the results are stored (``ds_*`` nodes).
     """
-    if ref_region not in REF_REGIONS:
-        raise ValueError(f"ref_region must be one of {REF_REGIONS}, got {ref_region!r}")
+    ref_region = parse_ref_region(ref_region)
     if pvc != "none" and not pet_fwhm_mm:
         raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
     voxel_pvc = pvc in ("rbv", "iy")
@@ -136,6 +135,9 @@ def init_pet_quant_wf(
     ])  # fmt: skip
     if ref_region == "cerebellum":
         workflow.connect([(inputnode, reference, [("ref_candidate", "candidate_mask")])])
+    elif ref_region not in REF_REGIONS:  # a named TSPO-MS region
+        workflow.connect([(inputnode, reference, [("tspoms_dseg", "dseg_file"),
+                                                  ("tspoms_tsv", "dseg_tsv")])])  # fmt: skip
     fit_k2p = k2prime is None and bool({"SRTM2", "MRTM2"} & set(models))
     k2p_plain = kinetics  # k2' for maps of uncorrected PET: from fits sharing their reference
     if fit_k2p and pvc != "none":
@@ -261,16 +263,18 @@ def init_pet_quant_wf(
         return node
 
     ds_tacs = sink("ds_tacs", **D.REGION_TACS.sink())
-    ds_ref_tacs = sink("ds_ref_tacs", **D.REF_TACS.sink(ref=ref_region))
-    ds_ref_mask = sink("ds_ref_mask", **D.REF_MASK.sink(ref=ref_region))
+    ds_ref_tacs = sink("ds_ref_tacs", **D.REF_TACS.sink(ref=ref_entity(ref_region)))
+    ds_ref_mask = sink("ds_ref_mask", **D.REF_MASK.sink(ref=ref_entity(ref_region)))
     ds_kinpar = pe.MapNode(
-        DerivativesDataSink(base_directory=str(output_dir), **D.KINPAR.sink(ref=ref_region)),
+        DerivativesDataSink(
+            base_directory=str(output_dir), **D.KINPAR.sink(ref=ref_entity(ref_region))
+        ),
         iterfield=["in_file", "model", "meta_dict"],
         name="ds_kinpar",
     )
     ds_maps = pe.MapNode(
         DerivativesDataSink(
-            base_directory=str(output_dir), **D.MIMAP.sink(space="T1w", ref=ref_region)
+            base_directory=str(output_dir), **D.MIMAP.sink(space="T1w", ref=ref_entity(ref_region))
         ),
         iterfield=["in_file", "model", "meas", "meta_dict"],
         name="ds_maps",
@@ -289,7 +293,8 @@ def init_pet_quant_wf(
     if pet_space_maps:
         ds_maps_pet = pe.MapNode(
             DerivativesDataSink(
-                base_directory=str(output_dir), **D.MIMAP.sink(space="pet", ref=ref_region)
+                base_directory=str(output_dir),
+                **D.MIMAP.sink(space="pet", ref=ref_entity(ref_region)),
             ),
             iterfield=["in_file", "model", "meas", "meta_dict"],
             name="ds_maps_pet",
@@ -301,7 +306,7 @@ def init_pet_quant_wf(
         ])  # fmt: skip
     if pvc != "none":
         ds_tacs_pvc = sink("ds_tacs_pvc", **D.REGION_TACS_GTM.sink())
-        ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", **D.REF_TACS_GTM.sink(ref=ref_region))
+        ds_ref_tacs_pvc = sink("ds_ref_tacs_pvc", **D.REF_TACS_GTM.sink(ref=ref_entity(ref_region)))
         workflow.connect([
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
@@ -312,7 +317,7 @@ def init_pet_quant_wf(
             (arterial, ds_input_function, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     if run_phenotypes:
-        ds_lesions = sink("ds_lesions", **D.LESION_KINPAR.sink(ref=ref_region))
+        ds_lesions = sink("ds_lesions", **D.LESION_KINPAR.sink(ref=ref_entity(ref_region)))
         workflow.connect([
             (select_dvr, ds_lesions, [("model", "model")]),
             (phenotypes, ds_lesions, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
