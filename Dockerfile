@@ -98,7 +98,10 @@ RUN tspo-bidsapp --version \
 datasets.load_mni152_template(resolution=1); \
 atlas = os.path.join(os.path.dirname(samseg.__file__), 'atlas'); \
 assert os.listdir(atlas), atlas" \
-    && python -c "import importlib.util as u; u.find_spec('tensorflow') is None or __import__('tensorflow')"
+    && python -c "import importlib.util as u; u.find_spec('tensorflow') is None or __import__('tensorflow')" \
+    && rm -rf /tmp/* /tmp/.[!.]*
+# (The checks above write caches under /tmp as root; podman copies an image's /tmp into the
+# --tmpfs mounted there, so they must not stay in the image: the run-time user could not write.)
 
 LABEL org.opencontainers.image.title="tspo-bidsapp" \
       org.opencontainers.image.description="BIDS-App: quantitative TSPO PET + MRI in multiple sclerosis" \
