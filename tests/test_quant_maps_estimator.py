@@ -78,11 +78,6 @@ def test_user_k2prime_skips_the_first_pass(slabs):
     assert info["SRTM"]["k2prime"] == 0.1 and info["SRTM"]["k2prime_source"] == "user"
 
 
-def test_default_is_the_spatially_constrained_fit(slabs):
-    _, info = _srtm(slabs, ModelSettings().voxelwise_estimator)
-    assert info["voxelwise_estimator"] == "bfm-spatial" and info["model"] == "srtm_bfm_spatial"
-
-
 def test_unknown_estimator_is_refused():
     with pytest.raises(ValueError, match="voxelwise-estimator"):
         ModelSettings(("SRTM",), voxelwise_estimator="nlls")
