@@ -93,3 +93,22 @@ def test_optional_csf_class_round_trip(tmp_path):
         write_svca_classes(np.array([1.0, 2, 3]), classes[:, :4], tmp_path / "d.tsv")
     )
     assert four.shape == (3, 4)
+
+
+def test_control_without_a_class_region_is_skipped_with_its_reason(tmp_path):
+    """A supplied segmentation without ventricles: that control gives no classes, and says why
+    (the group level then counts usable controls instead of stopping)."""
+    import pytest
+
+    from tspo_bidsapp.group.controls import ControlTACs, TooFewControls, control_class_curves
+    from tspo_bidsapp.group.controls import svca_classes as group_classes
+    from tspo_bidsapp.quant.tacs import write_tacs_tsv
+
+    timing = FrameTiming.from_durations_s([60.0] * 5)
+    tacs = {name: np.linspace(1.0, 2.0, 5) for name in ("cortical-GM", "NAWM", "thalamus")}
+    path = write_tacs_tsv(timing, tacs, tmp_path / "sub-03_tacs.tsv")
+    control = ControlTACs("sub-03", path, {})
+    _, curves, reason = control_class_curves(control)
+    assert curves is None and "ventricles" in reason and path.name in reason
+    with pytest.raises(TooFewControls, match="sub-03: .*ventricles"):
+        group_classes([control], min_controls=1)

@@ -104,8 +104,8 @@ def control_class_curves(c: ControlTACs) -> tuple[np.ndarray, np.ndarray | None,
     """
     timing, tacs = read_tacs_tsv(c.tacs_file)
     missing = [r for r in CLASS_REGIONS.values() if r not in tacs]
-    if missing:
-        raise ValueError(f"{c.tacs_file}: no TAC column for region(s) {missing}")
+    if missing:  # e.g. a supplied segmentation without ventricles: this control is skipped
+        return timing.mid_min, None, f"{c.tacs_file.name}: no TAC of region(s) {missing}"
     sidecar = Path(str(c.tacs_file).removesuffix(".tsv") + ".json")
     norm = read_json(sidecar).get("SVCANormalisation") if sidecar.is_file() else None
     if not norm or "BrainVoxelMean" not in norm:
