@@ -38,7 +38,8 @@ OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_l
                "omp_nthreads", "mem_gb", "plugin", "skip_bids_validation", "run_id", "version",
                "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
                "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
-               "active_threshold", "active_k", "phenotype_rule")  # fmt: skip
+               "voxelwise_estimator", "active_threshold", "active_threshold_file", "active_k",
+               "phenotype_rule", "lesion_detection", "injection_time_offset_s")  # fmt: skip
 
 
 #: The group report, relative to OUTPUT_DIR (linked from every participant report).
@@ -48,6 +49,13 @@ GROUP_REPORT = Path("group") / "report.html"
 def stylesheet() -> str:
     """The CSS shared by the participant and group reports."""
     return files("tspo_bidsapp.reports").joinpath("style.css").read_text(encoding="utf-8")
+
+
+def _option(value) -> str:
+    """A saved setting as the options line shows it: unset values read "default", not None."""
+    if value is None or value == []:
+        return "default"
+    return str(value)
 
 
 class WarningCollector(logging.Handler):
@@ -127,7 +135,7 @@ def _summary(sec: S.Section, output_dir: Path, subject: str, cfg: dict, runs) ->
         ("PET runs", ", ".join(r.prefix for r in runs) or "none found in the outputs"),
         ("Frames", str(frames) if frames else "n/a"),
         ("Inputs found", "; ".join(inputs) or "n/a"),
-        ("Options", "; ".join(f"{k}={cfg[k]}" for k in OPTION_KEYS if k in cfg) or "n/a"),
+        ("Options", "; ".join(f"{k}={_option(cfg[k])}" for k in OPTION_KEYS if k in cfg) or "n/a"),
     ]
     return {"tracer": tracers[0] if tracers else None, "frames": frames, "flags": flags + notes}
 
