@@ -86,7 +86,8 @@ def dvr_values(timing, ref_tac, data, k2prime=None):
 
 
 def regional_k2prime(timing, ref_tac, tacs):
-    """Median k2' (1/min) of SRTM fits of large regions (the SRTM2 rule of the pipeline)."""
+    """Median k2' (1/min) of basis-function SRTM fits of large regions (close to, not the same
+    as, the pipeline's rule ``registry.reliable_srtm_k2prime`` of regional NLLS fits)."""
     res = fit_srtm_bfm(timing.start_min, timing.end_min, ref_tac, tacs)
     return float(np.nanmedian(res.maps["k2prime"]))
 

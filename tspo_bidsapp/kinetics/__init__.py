@@ -11,7 +11,7 @@ from tspo_bidsapp.kinetics.frames import InterpolatedReference, frame_weights, n
 from tspo_bidsapp.kinetics.kinpar import KINPAR_COLUMNS, KineticResult, kinpar_table
 from tspo_bidsapp.kinetics.logan import fit_logan, logan_dvr_map
 from tspo_bidsapp.kinetics.mrtm import fit_mrtm, fit_mrtm2, mrtm2_dvr_map
-from tspo_bidsapp.kinetics.srtm import fit_srtm, fit_srtm_regions, median_k2prime
+from tspo_bidsapp.kinetics.srtm import fit_srtm, fit_srtm_regions
 from tspo_bidsapp.kinetics.suvr import fit_suvr, suvr_map
 from tspo_bidsapp.kinetics.voxelwise import VoxelwiseResult
 
@@ -31,7 +31,6 @@ __all__ = [
     "frame_weights",
     "kinpar_table",
     "logan_dvr_map",
-    "median_k2prime",
     "mrtm2_dvr_map",
     "nonempty_frames",
     "reliable_k2prime",

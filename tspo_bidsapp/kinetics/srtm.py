@@ -218,15 +218,3 @@ def fit_srtm_regions(
         fit_srtm(ref.start, ref.end, ref, tac, weights=weights, bounds=bounds, region=name)
         for name, tac in tacs.items()
     ]
-
-
-def median_k2prime(results: list[KineticResult]) -> float:
-    """Median ``k2' = k2/R1`` (1/min) over successful, non-edge SRTM fits (for SRTM2/MRTM2)."""
-    vals = [
-        r.k2prime
-        for r in results
-        if r.success and not r.edge and np.isfinite(r.k2prime) and r.k2prime > 0
-    ]
-    if not vals:
-        raise ValueError("no reliable SRTM fit to estimate k2' from")
-    return float(np.median(vals))
