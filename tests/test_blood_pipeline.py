@@ -242,3 +242,11 @@ def test_blood_times_follow_the_runs_injection_start(study):
     t = np.linspace(0.0, 60.0, 601)
     np.testing.assert_allclose(shifted.plasma_at(t), reference.plasma_at(t), rtol=1e-6, atol=1e-6)
     assert shifted.provenance["InjectionOffsetSeconds"] == 45.0
+    # the sidecar rewritten on the injection axis (InjectionStart 0) keeps the run's own offset
+    from tspo_bidsapp.interfaces.decay import injection_sidecar
+    from tspo_bidsapp.io.blood_input import injection_offset_s
+
+    moved = study.root / "moved_pet.json"
+    moved.write_text(json.dumps(injection_sidecar(meta, sidecar)))
+    assert read_pet_sidecar(moved).injection_start_s == 0.0
+    assert injection_offset_s(read_pet_sidecar(moved)) == 45.0

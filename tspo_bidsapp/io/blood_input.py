@@ -37,11 +37,12 @@ def injection_offset_s(sidecar: PetSidecar) -> float:
 
     The PET frames enter the kinetic models as seconds after injection
     (``FrameTimesStart - InjectionStart``, or ``--injection-time-offset``); blood times are
-    shifted by the same ``InjectionStart`` so both share that axis. ``sidecar`` must be the
-    run's own sidecar (the one the blood times refer to), not the copy rewritten on the
-    injection axis.
+    shifted by the same ``InjectionStart`` so both share that axis. For the copy of the sidecar
+    rewritten on the injection axis (``InjectionStart = 0``) the run's own value is the one its
+    ``TimeAxisProvenance`` recorded.
     """
-    return float(sidecar.injection_start_s)
+    recorded = (sidecar.provenance or {}).get("InjectionStart")
+    return float(sidecar.injection_start_s if recorded is None else recorded)
 
 
 @dataclass(frozen=True)

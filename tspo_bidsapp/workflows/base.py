@@ -221,9 +221,6 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         parent_fraction_model=config.parent_fraction_model,
         voxelwise_estimator=config.voxelwise_estimator,
     )
-    if blood is not None:  # blood times refer to the run's own TimeZero, not the shifted copy
-        arterial = pet_quant_wf.get_node("arterial_input")
-        arterial.inputs.injection_start_s = run.sidecar.injection_start_s
     pet_quant_wf.inputs.inputnode.source_file = str(run.pet_file)
     workflow.connect([
         (decay, pet_hmc_wf, [("out_file", "inputnode.pet_file"),
