@@ -21,6 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from tspo_bidsapp.anat import labels as L
+from tspo_bidsapp.childproc import run_child
 
 DEFAULT_SEED = 12345
 DEFAULT_LESION_THRESHOLD = 0.3  # SAMSEG's default lesion posterior threshold
@@ -127,12 +128,12 @@ def run_samseg(
     log = out_dir / "samseg.log"
     t0 = time.monotonic()
     with open(log, "w") as fh:
-        proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=thread_env(threads))
+        returncode = run_child(argv, stdout=fh, stderr=subprocess.STDOUT, env=thread_env(threads))
     wall = time.monotonic() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    if proc.returncode != 0:
+    if returncode != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
-        raise RuntimeError(f"SAMSEG failed on {t1w} (exit {proc.returncode}); log {log}:\n{tail}")
+        raise RuntimeError(f"SAMSEG failed on {t1w} (exit {returncode}); log {log}:\n{tail}")
     outputs = collect_samseg_outputs(out_dir, argv, wall, peak_mb)
     (out_dir / "tspo_samseg_run.json").write_text(json.dumps(outputs.as_dict(), indent=2))
     return outputs
