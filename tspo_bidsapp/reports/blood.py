@@ -23,6 +23,7 @@ from tspo_bidsapp.kinetics.plasma import PlasmaFrames  # noqa: E402
 from tspo_bidsapp.kinetics.plasma_compartment import model_frames  # noqa: E402
 from tspo_bidsapp.quant.tacs import read_tacs_tsv  # noqa: E402
 from tspo_bidsapp.reports.collect import sidecar  # noqa: E402
+from tspo_bidsapp.reports.figures import save_figure  # noqa: E402
 from tspo_bidsapp.reports.sections import FigureMaker, Section, Table, fmt  # noqa: E402
 
 PLASMA_ENTITIES = ("1TCM", "2TCM", "2TCM1K", "LoganPlasma", "MA1")  # model- labels
@@ -97,9 +98,7 @@ def plot_blood(
         ax_t.legend(frameon=False, fontsize=7)
     ax_t.set(xlabel="time (min)", ylabel="activity")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def _vt_table(run, tables: dict[str, Path]) -> Table | None:

@@ -20,6 +20,7 @@ from tspo_bidsapp.io.timing import FrameTiming  # noqa: E402
 from tspo_bidsapp.kinetics.frames import InterpolatedReference  # noqa: E402
 from tspo_bidsapp.kinetics.srtm import srtm_frames  # noqa: E402
 from tspo_bidsapp.quant.tacs import read_tacs_tsv  # noqa: E402
+from tspo_bidsapp.writing import atomic_write  # noqa: E402
 
 #: Regions shown in the kinetics figure when present (TSPO-MS names), in this order.
 KEY_REGIONS = (
@@ -31,11 +32,19 @@ TRANSLATIONS = ("trans_x", "trans_y", "trans_z")
 ROTATIONS = ("rot_x", "rot_y", "rot_z")
 
 
-def _save(fig, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight", metadata={"Date": None} if out.suffix == ".svg" else {})
-    plt.close(fig)
+def save_figure(fig, out: Path, **kwargs) -> Path:
+    """Write a matplotlib figure atomically (format from ``out``'s suffix) and close it."""
+    fmt = out.suffix.lstrip(".")
+    meta = {"Date": None} if fmt == "svg" else {}
+    try:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, metadata=meta, **kwargs))
+    finally:
+        plt.close(fig)
     return out
+
+
+def _save(fig, out: Path) -> Path:
+    return save_figure(fig, out, bbox_inches="tight")
 
 
 def flagged_frames(fd_mm: np.ndarray, threshold_mm: float) -> list[int]:

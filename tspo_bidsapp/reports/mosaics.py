@@ -17,14 +17,20 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from tspo_bidsapp.writing import atomic_write  # noqa: E402
+
 DPI = 60
 N_CUTS = 5
 
 
 def _save_png(display_or_fig, out: Path, side=(), dpi: int = DPI) -> Path:
     """Save a nilearn display or figure; ``side``: callables ``f(height_in) -> figure`` drawn
-    at the same height and pasted to its right (colour bars, legends)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    at the same height and pasted to its right (colour bars, legends). Written atomically."""
+    atomic_write(out, lambda tmp: _render_png(display_or_fig, tmp, side, dpi), suffix=".png")
+    return out
+
+
+def _render_png(display_or_fig, out: Path, side, dpi: int) -> None:
     display_or_fig.savefig(str(out), dpi=dpi)
     if hasattr(display_or_fig, "close"):
         display_or_fig.close()
@@ -42,8 +48,7 @@ def _save_png(display_or_fig, out: Path, side=(), dpi: int = DPI) -> Path:
         joined.paste(strip, (image.width, 0))
         image = joined
     small = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    small.save(out, optimize=True)
-    return out
+    small.save(out, format="PNG", optimize=True)
 
 
 def colorbar_strip(cmap: str, vmin: float, vmax: float, label: str):
