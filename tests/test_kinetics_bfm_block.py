@@ -34,10 +34,11 @@ def phantom():
     return timing, ref_values, tacs[slab].astype(np.float32), slab
 
 
+@pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("shape", [(7, 9, 5), (8, 6, 4), (1, 3, 3)])
-def test_layout_visits_every_mask_voxel_once_block_by_block(shape):
+def test_layout_visits_every_mask_voxel_once_block_by_block(shape, transposed):
     mask = np.random.default_rng(1).random(shape) < 0.6
-    index, inside = block_layout(mask)
+    index, inside = block_layout(mask, transposed=transposed)
     np.testing.assert_array_equal(np.sort(index[inside]), np.flatnonzero(mask))
     cubes = np.stack(np.unravel_index(index, shape), axis=1).reshape(-1, 8, 3) // 2
     within = inside.reshape(-1, 8)

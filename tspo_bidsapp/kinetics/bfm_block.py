@@ -1,8 +1,8 @@
 """Voxel-wise SRTM2 basis functions with a local k2a prior, in one pass over the image.
 
 ``k2'`` as in the two-pass fit (:func:`~tspo_bidsapp.kinetics.bfm_spatial.fit_srtm_bfm_two_pass`:
-median of SRTM basis-function fits of every ``pilot_stride``-th voxel, Gunn et al. 1997; or the
-user's value), then SRTM2 basis functions (Wu & Carson 2002, J Cereb Blood Flow Metab 22:1440)
+median of SRTM basis-function fits of the voxels on a lattice of ``pilot_spacing`` voxels, Gunn
+et al. 1997; or the user's value), then SRTM2 basis functions (Wu & Carson 2002, J Cereb Blood Flow Metab 22:1440)
 on every voxel, with a spatial prior in the spirit of Zhou et al. 2003 (NeuroImage 18:975):
 
 - voxels are visited block by block (2 x 2 x 2 voxels), so each chunk's projection matrix
@@ -31,7 +31,6 @@ from tspo_bidsapp.kinetics.bfm import (
 )
 from tspo_bidsapp.kinetics.bfm_spatial import (
     CHI2_1_95,
-    DEFAULT_PILOT_STRIDE,
     pilot_k2prime,
 )
 from tspo_bidsapp.kinetics.simulate import DEFAULT_STEP_MIN
@@ -46,26 +45,34 @@ from tspo_bidsapp.kinetics.voxelwise import (
 #: error for 64/96/128 on the benchmark phantom.
 BLOCK_N_BASIS = 64
 BLOCK = 2  # voxels per block edge: the prior is the SRTM2 fit of the 2 x 2 x 2 block mean
-#: at most about this many pilot voxels for k2' (every DEFAULT_PILOT_STRIDE-th voxel, or fewer in
-#: large images): the median k2' of the HRRT-sized benchmark phantom is 0.1088/min from every
-#: 8th voxel and 0.1088-0.1089 from every 32nd/64th, at a third of the pilot's time.
+#: pilot voxels for k2': the mask voxels on a lattice of spacing cbrt(mask voxels / PILOT_VOXELS)
+#: (every voxel in small images): median k2' of the HRRT-sized benchmark phantom 0.1088/min from
+#: every 8th voxel (two-pass), 0.1088-0.1089 from every 32nd/64th, at a third of the time.
 PILOT_VOXELS = 50_000
 
 
-def block_layout(mask: np.ndarray, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
+def block_layout(
+    mask: np.ndarray, block: int = BLOCK, transposed: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Voxels of every ``block``-cube of a C-ordered 3-D ``mask`` that holds a mask voxel, block
     after block, slab of ``block`` x-planes after slab: C-order flat indices (n_blocks x block³)
-    and whether each is inside the mask (cubes cut by the image's edge are padded)."""
+    and whether each is inside the mask (cubes cut by the image's edge are padded).
+
+    ``transposed``: ``mask`` is the transpose of the image's (Fortran-ordered data); the voxels
+    of a cube are then listed in the image's own C order, so that block sums add the same
+    numbers in the same order whatever the memory order.
+    """
+    within = (1, 3, 4, 2, 0) if transposed else (1, 3, 0, 2, 4)
     nx, ny, nz = mask.shape
     pad_y, pad_z = -ny % block, -nz % block
     slab_shape = (block, (ny + pad_y) // block, block, (nz + pad_z) // block, block)
     plane = np.arange(ny * nz).reshape(ny, nz)
     local = np.stack([np.pad(plane + x * ny * nz, ((0, pad_y), (0, pad_z))) for x in range(block)])
-    local = local.reshape(slab_shape).transpose(1, 3, 0, 2, 4).reshape(-1, block**3)
+    local = local.reshape(slab_shape).transpose(within).reshape(-1, block**3)
     padded = np.pad(np.asarray(mask, bool), ((0, -nx % block), (0, pad_y), (0, pad_z)))
     index, inside = [], []
     for x0 in range(0, nx, block):
-        cubes = padded[x0 : x0 + block].reshape(slab_shape).transpose(1, 3, 0, 2, 4)
+        cubes = padded[x0 : x0 + block].reshape(slab_shape).transpose(within)
         cubes = cubes.reshape(-1, block**3)
         used = cubes.any(axis=1)
         index.append(np.minimum(local[used] + x0 * ny * nz, mask.size - 1).reshape(-1))
@@ -83,7 +90,7 @@ def fit_srtm_bfm_block(
     mask: np.ndarray | None = None,
     weights: np.ndarray | None = None,
     k2prime: float | None = None,
-    pilot_stride: int | None = None,
+    pilot_spacing: int | None = None,
     threshold: float = CHI2_1_95,
     n_basis: int = BLOCK_N_BASIS,
     theta3_min: float = DEFAULT_THETA3_MIN,
@@ -102,31 +109,33 @@ def fit_srtm_bfm_block(
         raise ValueError("the block-prior fit needs a 4-D image (x, y, z, frames)")
     grid_kw = {"theta3_min": theta3_min, "theta3_max": theta3_max, "n_basis": n_basis,
                "chunk_voxels": chunk_voxels, "step_min": step_min}  # fmt: skip
+    chunks = VoxelChunks(data, mask, chunk_voxels)  # its flat view and memory order
+    full = np.ones(chunks.spatial_shape, bool) if mask is None else chunks.mask
+    c_order = chunks.order == "C"
+    index, inside = block_layout(full if c_order else full.T, transposed=not c_order)
     source = "user"
-    if pilot_stride is None:
-        n_mask = np.prod(data.shape[:-1]) if mask is None else np.count_nonzero(mask)
-        pilot_stride = max(DEFAULT_PILOT_STRIDE, int(n_mask) // PILOT_VOXELS)
+    if pilot_spacing is None:
+        pilot_spacing = max(1, int(np.cbrt(np.count_nonzero(full) / PILOT_VOXELS)))
     if k2prime is None:
-        k2prime, fallback = pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights,
-                                          pilot_stride, grid_kw)  # fmt: skip
+        lattice = (slice(None, None, pilot_spacing),) * 3  # the same voxels in C or F order
+        pilot = data[lattice][full[lattice]]
+        k2prime, fallback = pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights, None,
+                                          grid_kw, tacs=pilot)  # fmt: skip
         if fallback is not None:
             return fallback
         source = "median-voxel-srtm"
     ref, sw = _setup(start_min, end_min, ref_tac, weights, step_min)
-    grid = theta3_grid(theta3_min, theta3_max, n_basis)
-    unit, norm = srtm2_basis(ref, sw, grid, k2prime)
-    chunks = VoxelChunks(data, mask, chunk_voxels)  # its flat view and memory order
     if chunks.n_frames != ref.n_frames:
         raise ValueError(f"PET data have {chunks.n_frames} frames, the reference {ref.n_frames}")
-    full = np.ones(chunks.spatial_shape, bool) if mask is None else chunks.mask
-    index, inside = block_layout(full if chunks.order == "C" else full.T)
+    grid = theta3_grid(theta3_min, theta3_max, n_basis)
+    unit, norm = srtm2_basis(ref, sw, grid, k2prime)
     maps, n_invalid, n_prior, n_edge = _block_pass(
         chunks, index, inside, unit, norm, grid, k2prime, sw, ref.end - ref.start, threshold
     )
     shape = chunks.spatial_shape
     maps = {k: v.reshape(shape, order=chunks.order) for k, v in maps.items()}
     info = {"theta3_grid": grid, "model": "srtm_bfm_block", "k2prime": float(k2prime),
-            "k2prime_source": source, "pilot_stride": int(pilot_stride), "block_voxels": BLOCK,
+            "k2prime_source": source, "pilot_spacing": int(pilot_spacing), "block_voxels": BLOCK,
             "prior_threshold": float(threshold), "n_prior": n_prior,
             "n_edge": n_edge}  # fmt: skip
     return VoxelwiseResult(maps, int(full.sum()), n_invalid, info)

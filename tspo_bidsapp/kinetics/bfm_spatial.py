@@ -75,17 +75,19 @@ def fit_srtm_bfm_two_pass(
     return res
 
 
-def pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights, pilot_stride, grid):
-    """``(k2', None)``: median reliable SRTM ``k2'`` (1/min) of every ``pilot_stride``-th voxel;
+def pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights, pilot_stride, grid, tacs=None):
+    """``(k2', None)``: median reliable SRTM ``k2'`` (1/min) of every ``pilot_stride``-th voxel
+    (or of the pilot ``tacs`` (voxels, frames) if given);
     ``(None, one-pass SRTM result)`` when no pilot voxel is reliable (no binding to take it from).
 
     ``grid``: θ3 grid / chunk keywords of :func:`~tspo_bidsapp.kinetics.bfm.fit_srtm_bfm`.
     """
     data = np.asanyarray(data)
-    full = np.ones(data.shape[:-1], bool) if mask is None else np.asarray(mask, bool)
-    pilot = np.zeros(full.shape, bool)
-    pilot.flat[np.flatnonzero(full)[:: max(int(pilot_stride), 1)]] = True
-    tacs = data[pilot]  # (pilot voxels, frames): maps of the pilot's size only
+    if tacs is None:
+        full = np.ones(data.shape[:-1], bool) if mask is None else np.asarray(mask, bool)
+        pilot = np.zeros(full.shape, bool)
+        pilot.flat[np.flatnonzero(full)[:: max(int(pilot_stride), 1)]] = True
+        tacs = data[pilot]  # (pilot voxels, frames): maps of the pilot's size only
     first = fit_srtm_bfm(start_min, end_min, ref_tac, tacs, weights=weights, **grid)
     try:
         return reliable_k2prime(first), None
