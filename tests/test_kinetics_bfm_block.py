@@ -94,3 +94,11 @@ def test_mask_and_bad_voxels(phantom):
     np.testing.assert_allclose(res["BPND"][mask & ~bad], BP[slab][mask & ~bad], atol=2e-4)
     with pytest.raises(ValueError, match="4-D"):
         fit_srtm_bfm_block(timing.start_min, timing.end_min, ref, clean[0])
+
+
+def test_without_binding_falls_back_to_srtm_basis_functions(phantom):
+    timing, ref, clean, slab = phantom
+    data = np.broadcast_to(0.5 * ref.astype(np.float32), clean.shape)  # R1 0.5, BPND -0.5
+    res = fit_srtm_bfm_block(timing.start_min, timing.end_min, ref, data)
+    assert res.info["k2prime_source"].startswith("none")
+    np.testing.assert_allclose(res["BPND"], -0.5, atol=1e-4)
