@@ -39,18 +39,24 @@ def pet_on_t1w_grid(pet: nib.Nifti1Image, t1w: nib.Nifti1Image, pet_to_t1w: np.n
     return np.stack(frames, axis=-1).reshape(t1w.shape[:3] + (data.shape[3],))
 
 
-@pytest.fixture(scope="session")
-def synthetic_quant(tmp_path_factory):
-    """One noisy, motion-free RRMS participant of the ``test`` dataset, in T1w space."""
-    root = tmp_path_factory.mktemp("quant_synthetic")
-    generate_dataset(root / "bids", root / "truth", size="test", n_subjects=1, motion=False)
-    truth = load_truth(root / "truth", "01")
+def truth_regions(truth):
+    """T1w image, true tissue map, region labels (eroded cerebellar GM as ``REF``), zooms (mm)."""
     t1w = nib.load(truth.tissue)
     tissue = np.asarray(t1w.dataobj).astype(np.int32)
     zooms = tuple(float(z) for z in t1w.header.get_zooms()[:3])
     cereb = tissue == an.CEREBELLAR_GM
     labels = tissue.copy()
     labels[cereb & (ndimage.distance_transform_edt(cereb, sampling=zooms) > 2.0)] = REF
+    return t1w, tissue, labels, zooms
+
+
+@pytest.fixture(scope="session")
+def synthetic_quant(tmp_path_factory):
+    """One noisy, motion-free RRMS participant of the ``test`` dataset, in T1w space."""
+    root = tmp_path_factory.mktemp("quant_synthetic")
+    generate_dataset(root / "bids", root / "truth", size="test", n_subjects=1, motion=False)
+    truth = load_truth(root / "truth", "01")
+    t1w, tissue, labels, zooms = truth_regions(truth)
     pet_voxel = abs(truth.meta["pet_grid"]["affine"][0][0])
     # Resolution of the simulated image: the Gaussian PSF applied to voxel averages (v^2/12).
     image_fwhm = np.sqrt(truth.meta["pet_grid"]["fwhm_mm"] ** 2

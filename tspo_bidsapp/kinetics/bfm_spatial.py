@@ -63,23 +63,38 @@ def fit_srtm_bfm_two_pass(
     """
     source, grid = "user", {**grid, "n_basis": n_basis}
     if k2prime is None:
-        full = np.ones(np.shape(data)[:-1], bool) if mask is None else np.asarray(mask, bool)
-        pilot = np.zeros(full.shape, bool)
-        pilot.flat[np.flatnonzero(full)[:: max(int(pilot_stride), 1)]] = True
-        first = fit_srtm_bfm(start_min, end_min, ref_tac, data, mask=pilot, weights=weights,
-                             **grid)  # fmt: skip
-        try:
-            k2prime, source = reliable_k2prime(first, pilot), "median-voxel-srtm"
-        except ValueError:  # no voxel with binding to take k2' from: one-pass SRTM
-            res = fit_srtm_bfm(start_min, end_min, ref_tac, data, mask=mask, weights=weights,
-                               **grid)  # fmt: skip
-            res.info["k2prime_source"] = "none: no reliable voxel, SRTM basis functions"
-            return res
+        k2prime, fallback = pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights,
+                                          pilot_stride, grid)  # fmt: skip
+        if fallback is not None:
+            return fallback
+        source = "median-voxel-srtm"
     res = fit_srtm2_bfm(start_min, end_min, ref_tac, data, k2prime, mask=mask, weights=weights,
                         **grid)  # fmt: skip
     res.info.update(model="srtm_bfm_two_pass", k2prime_source=source,
                     pilot_stride=int(pilot_stride))  # fmt: skip
     return res
+
+
+def pilot_k2prime(start_min, end_min, ref_tac, data, mask, weights, pilot_stride, grid, tacs=None):
+    """``(k2', None)``: median reliable SRTM ``k2'`` (1/min) of every ``pilot_stride``-th voxel
+    (or of the pilot ``tacs`` (voxels, frames) if given);
+    ``(None, one-pass SRTM result)`` when no pilot voxel is reliable (no binding to take it from).
+
+    ``grid``: θ3 grid / chunk keywords of :func:`~tspo_bidsapp.kinetics.bfm.fit_srtm_bfm`.
+    """
+    data = np.asanyarray(data)
+    if tacs is None:
+        full = np.ones(data.shape[:-1], bool) if mask is None else np.asarray(mask, bool)
+        pilot = np.zeros(full.shape, bool)
+        pilot.flat[np.flatnonzero(full)[:: max(int(pilot_stride), 1)]] = True
+        tacs = data[pilot]  # (pilot voxels, frames): maps of the pilot's size only
+    first = fit_srtm_bfm(start_min, end_min, ref_tac, tacs, weights=weights, **grid)
+    try:
+        return reliable_k2prime(first), None
+    except ValueError:
+        res = fit_srtm_bfm(start_min, end_min, ref_tac, data, mask=mask, weights=weights, **grid)
+        res.info["k2prime_source"] = "none: no reliable voxel, SRTM basis functions"
+        return None, res
 
 
 @np.errstate(divide="ignore", invalid="ignore")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -44,16 +45,21 @@ class VoxelChunks:
         self.n_frames = data.shape[-1]
         self.order = "F" if (data.flags.f_contiguous and not data.flags.c_contiguous) else "C"
         self.flat = data.reshape(-1, self.n_frames, order=self.order)
-        if mask is None:
-            self.index = np.arange(self.flat.shape[0])
-        else:
+        if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != self.spatial_shape:
                 raise ValueError(
                     f"mask shape {mask.shape} does not match PET spatial shape {self.spatial_shape}"
                 )
-            self.index = np.flatnonzero(mask.ravel(order=self.order))
+        self.mask = mask
         self.chunk = max(1, int(chunk_voxels))
+
+    @cached_property
+    def index(self) -> np.ndarray:
+        """Flat (memory-order) indices of the in-mask voxels, computed when first needed."""
+        if self.mask is None:
+            return np.arange(self.flat.shape[0])
+        return np.flatnonzero(self.mask.ravel(order=self.order))
 
     @property
     def n_voxels(self) -> int:
