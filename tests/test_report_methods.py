@@ -161,3 +161,14 @@ def test_report_of_an_uncorrected_run_with_a_class_threshold(tmp_path):
     assert "geometric transfer" not in sec["methods"]
     assert "uncorrected DVR map" in sec["methods"]
     assert "mean + 2 SD of MAB healthy controls" in sec["methods"]
+
+
+def test_voxelwise_estimator_is_the_one_the_run_used():
+    facts = RunFacts(models=["SRTM"], segmentation="computed: SAMSEG (T1w only)")
+    body, cited = methods_paragraphs(_config(voxelwise_estimator="lrsc"), facts)
+    assert "linear regression with spatial constraint [lrsc]" in " ".join(body)
+    assert "lrsc" in cited and "bfm" not in cited
+    body, cited = methods_paragraphs(_config(voxelwise_estimator="bfm"), facts)
+    assert "voxel-wise basis functions [bfm]" in " ".join(body) and "srtm2" not in cited
+    body, cited = methods_paragraphs(_config(), facts)  # unset: the default, bfm-block
+    assert "2x2x2-voxel block" in " ".join(body) and {"bfm", "srtm2"} <= set(cited)

@@ -63,10 +63,22 @@ def suvr(d, o):
 #: basis functions (voxel k2', then SRTM2; Wu & Carson 2002), the same with a spatial k2a prior,
 #: LRSC (Zhou 2003). The last two need 4-D images (:mod:`~tspo_bidsapp.kinetics.bfm_spatial`).
 SRTM_MAP_ESTIMATORS = ("bfm", "bfm-two-pass", "bfm-spatial", "bfm-block", "lrsc")
-# bfm: the constrained fits halve the brain-wide BPND error (0.036 vs 0.072, docs/kinetics.md) and
-# classify lesion phenotypes as well over 20 synthetic participants (194 vs 191 of 258), but on the
-# participant of tests/test_quant_synthetic.py 10/13 vs 11/13 (below its 0.8), so they are options.
-DEFAULT_SRTM_MAP_ESTIMATOR = "bfm"
+# bfm-block: half the brain-wide BPND error of bfm (0.036 vs 0.072), no voxel on the grid's edge, in
+# 1.4x the GEMM floor, and lesion phenotypes as well over 20 synthetic participants (194 vs 191
+# of 258): docs/kinetics.md.
+DEFAULT_SRTM_MAP_ESTIMATOR = "bfm-block"
+#: How each estimator is described in the report's methods (text, reference keys).
+SRTM_MAP_METHODS = {
+    "bfm": ("basis functions [bfm]", ("bfm",)),
+    "bfm-two-pass": ("basis functions in two passes: k2' from a pilot SRTM fit, then SRTM2 "
+                     "[bfm, srtm2]", ("bfm", "srtm2")),
+    "bfm-spatial": ("two-pass basis functions with a spatially smoothed k2a prior, kept unless "
+                    "a voxel's data reject it [bfm, srtm2]", ("bfm", "srtm2")),
+    "bfm-block": ("SRTM2 basis functions with k2' from a pilot SRTM fit and the k2a of each "
+                  "2x2x2-voxel block as a prior, kept unless a voxel's data reject it "
+                  "(likelihood-ratio test) [bfm, srtm2]", ("bfm", "srtm2")),
+    "lrsc": ("linear regression with spatial constraint [lrsc]", ("lrsc",)),
+}  # fmt: skip
 
 
 def srtm_map(d, data, mask, o):

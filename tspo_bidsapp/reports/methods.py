@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tspo_bidsapp.interfaces.bids import software_versions
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
+from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_METHODS
 from tspo_bidsapp.quant.reference import NAMED_REF_REGIONS, ref_entity
 from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
 from tspo_bidsapp.registration.hmc import DEFAULT_HMC_START_TIME_S
@@ -20,6 +21,9 @@ REFERENCES: dict[str, str] = {
     "binding in PET using a simplified reference region model. NeuroImage 6:279-287 (1997).",
     "srtm2": "Wu Y, Carson RE. Noise reduction in the simplified reference tissue model for "
     "neuroreceptor functional imaging. J Cereb Blood Flow Metab 22:1440-1452 (2002).",
+    "lrsc": "Zhou Y, Endres CJ, Brasic JR, Huang SC, Wong DF. Linear regression with spatial "
+    "constraint to generate parametric images of ligand-receptor dynamic PET studies with a "
+    "simplified reference tissue model. NeuroImage 18:975-989 (2003).",
     "logan": "Logan J et al. Distribution volume ratios without blood sampling from graphical "
     "analysis of PET data. J Cereb Blood Flow Metab 16:834-840 (1996).",
     "mrtm2": "Ichise M et al. Linearized reference tissue parametric imaging methods. "
@@ -206,9 +210,10 @@ def _model_text(cfg: Mapping, models: list[str], cite: list[str]) -> list[str]:
     for model in models:
         key = model.lower()
         if key == "srtm":
-            parts.append("SRTM [srtm] (regional weighted non-linear fit; voxel-wise basis "
-                         "functions [bfm])")  # fmt: skip
-            cite += ["srtm", "bfm"]
+            estimator = cfg.get("voxelwise_estimator") or DEFAULT_SRTM_MAP_ESTIMATOR
+            text, keys = SRTM_MAP_METHODS[estimator]
+            parts.append(f"SRTM [srtm] (regional weighted non-linear fit; voxel-wise {text})")
+            cite += ["srtm", *keys]
         elif key in ("srtm2", "mrtm2"):
             k2p = cfg.get("k2prime")
             fixed = f"k2' = {k2p:g} /min" if k2p else "k2' fixed to the median regional SRTM value"
