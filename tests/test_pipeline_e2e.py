@@ -102,7 +102,7 @@ def test_group_level_reports_the_missing_participant(processed):
 def _phenotypes_vs_truth(processed) -> pd.DataFrame:
     """One row per pipeline lesion: its phenotype, the planted one it overlaps most, its size."""
     out, truth = processed["out"], processed["truth"]
-    table = pd.read_csv(_pet(out, "model-SRTM_ref-cerebellum_desc-lesions_kinpar.tsv"), sep="\t")
+    table = pd.read_csv(_pet(out, "ref-cerebellum_desc-lesions_kinpar.tsv"), sep="\t")
     found = np.asarray(nib.load(out / "sub-01/anat/sub-01_desc-lesions_dseg.nii.gz").dataobj)
     planted = np.asarray(nib.load(truth.lesion_ids).dataobj)
     planted_rows = truth.lesions.set_index("id")

@@ -58,7 +58,8 @@ def test_regions_give_every_lesion_core_and_rim_its_own_label():
     assert (labels[ids > 0] == regions.lesion_core[0]).all()
     rim = labels == regions.lesion_rim[0]
     d = ndimage.distance_transform_edt(ids == 0)
-    assert rim.sum() == ((d > 0) & (d <= 2.0) & (seg == WM)).sum()
+    # 2 mm from the lesion surface, half a voxel beyond the outer voxel centres
+    assert rim.sum() == ((d > 0) & (d <= 2.5) & (seg == WM)).sum()
     # background split: a band of extra-cerebral tissue around the brain, the far field is 0
     band = labels == regions.extracerebral
     assert band.any() and (labels == 0).any() and not (band & (seg > 0)).any()
@@ -121,7 +122,7 @@ def test_gtm_interface_corrects_a_lesion_phantom_voxel_wise(tmp_path):
     import nibabel as nib
 
     from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
-    from tspo_bidsapp.interfaces.quant import GTMCorrect
+    from tspo_bidsapp.interfaces.pvc import GTMCorrect
     from tspo_bidsapp.io.timing import FrameTiming
     from tspo_bidsapp.quant.tacs import read_tacs_tsv
     from tspo_bidsapp.synthetic.pet import PetGeometry
@@ -171,7 +172,13 @@ def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
     assert ("reference", "maps") not in edges
     phen = wf.get_node("phenotypes").inputs
     assert (phen.rule, phen.correction) == ("lesion", "rbv")  # no controls' threshold needed
-    assert wf.get_node("select_dvr").inputs.preference[0] == "SRTM2"
+    assert phen.preference[0] == "SRTM2"  # per-lesion corrected TACs, SRTM2 with k2' fixed
+    assert ("lesion_tsv", "lesion_tsv") in edges[("gtm", "phenotypes")]
+    assert ("ref_tsv", "ref_tsv") in edges[("gtm", "phenotypes")]
+    maps_route = init_pet_quant_wf(models=("SRTM", "SRTM2"), pvc="rbv", pet_fwhm_mm=4.5,
+                                   phenotype_values="map")  # fmt: skip
+    assert maps_route.get_node("select_dvr").inputs.preference[0] == "SRTM2"
+    assert maps_route.get_node("phenotypes").inputs.correction == "rbv"
     assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
     with pytest.raises(ValueError, match="pet_fwhm_mm"):
         init_pet_quant_wf(pvc="iy")
