@@ -2,6 +2,7 @@
 a known PSF, SRTM kinetics of known BPND in every lesion core and rim."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage
 
@@ -127,3 +128,32 @@ def test_lesions_without_a_rim_or_a_core_column():
     assert table["rim_voxels"].tolist() == [30, 0]
     with pytest.raises(ValueError, match="regional"):
         regional_lesion_phenotypes(dvr, voxels, 0.001, (1.1, 500), PhenotypeRule(method="lesion"))
+
+
+def test_interface_writes_the_table_and_records_the_values(phantom, tmp_path):
+    """RegionalLesionPhenotypes on TSV files: SRTM2, k2' by the regions' rule, sidecar."""
+    from tspo_bidsapp.interfaces.pvc import RegionalLesionPhenotypes
+    from tspo_bidsapp.quant.tacs import write_tacs_tsv
+
+    data, regions, timing = phantom
+    res = gtm_correct(data, regions.labels, ZOOMS, FWHM)
+    tacs = {NAMES[i]: tac for i, tac in parent_tacs(regions, res).items()}
+    ref = tacs.pop("reference")
+    les, voxels = lesion_tac_columns(lesion_tacs(regions, res))
+    les[SHELL_REGION], voxels[SHELL_REGION] = tacs[SHELL_REGION], int((regions.labels == 3).sum())
+    node = RegionalLesionPhenotypes(
+        lesion_tsv=str(write_tacs_tsv(timing, les, tmp_path / "lesions.tsv")),
+        tacs_tsv=str(write_tacs_tsv(timing, tacs, tmp_path / "regions.tsv")),
+        ref_tsv=str(write_tacs_tsv(timing, {"reference": ref}, tmp_path / "ref.tsv")),
+        voxel_counts=voxels, voxel_ml=0.001, preference=["SRTM2", "Logan"], rule="lesion",
+        correction="gtm", participant={"tspo_genotype": "HAB"},
+    )  # fmt: skip
+    out = node.run(cwd=str(tmp_path)).outputs
+    table = pd.read_csv(out.out_tsv, sep="\t")
+    assert table["phenotype"].tolist() == [p for *_x, p in LESIONS]
+    assert (table["tspo_genotype"] == "HAB").all() and out.model == "SRTM2"
+    assert out.out_meta["PhenotypeRule"]["values"] == "regional"
+    values = out.out_meta["LesionValues"]
+    assert values["Model"] == "SRTM2" and values["ShellRegion"] == SHELL_REGION
+    assert values["k2prime"] == pytest.approx(K2PRIME, rel=0.02)
+    assert out.summary["n_rim_active"] == 2

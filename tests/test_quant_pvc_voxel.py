@@ -159,6 +159,16 @@ def test_gtm_interface_corrects_a_lesion_phantom_voxel_wise(tmp_path):
     assert tacs["WM-lesions"] == pytest.approx([1.0, 2.0], rel=5e-3)
     assert reference["reference"] == pytest.approx([1.4, 2.8], rel=5e-3)
     assert out.out_meta["LesionAwareRegions"] and out.out_meta["GTMFWHMmm"] == [4.0, 4.0, 6.0]
+    # the lesion's own corrected core and rim TACs (1.0 and 1.5, frames scaled by 1 and 2)
+    _, lesion = read_tacs_tsv(out.lesion_tsv)
+    assert lesion["lesion-1-core"] == pytest.approx([1.0, 2.0], rel=5e-3)
+    assert lesion["lesion-1-rim"] == pytest.approx([1.5, 3.0], rel=5e-3)
+    n_rim, n_wm = int((regions.labels == regions.lesion_rim[0]).sum()), int((seg == WM).sum())
+    pooled = (1.5 * n_rim + 1.1 * (n_wm - n_rim)) / n_wm  # NAWM with the rim carved from it
+    assert lesion["NAWM"] == pytest.approx([pooled, 2 * pooled], rel=5e-3)
+    assert out.voxel_counts["lesion-1-core"] == int((ids > 0).sum())
+    assert out.voxel_counts["lesion-1-rim"] == n_rim
+    assert out.lesion_meta["VoxelCounts"] == out.voxel_counts
 
 
 def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
