@@ -5,7 +5,9 @@ are planted in the 1-mm MNI anatomy (or the open_ms_data patient's expert lesion
 ``--patient26``); SRTM kinetics of every tissue class ([11C]PBR28-like, HAB, 22 frames, 60 min)
 fill a label image that is blurred by the PET's Gaussian PSF; spatially correlated noise of the
 synthetic generator's level is added; then each correction (none, GTM regional, RBV, iterative
-Yang) is followed by a voxel-wise SRTM basis-function fit and the phenotype rules.
+Yang) is followed by a voxel-wise SRTM basis-function fit and the phenotype rules; every
+corrected method is also classified from its per-lesion corrected core and rim TACs (SRTM2 with
+the pipeline's k2' rule, :mod:`tspo_bidsapp.quant.phenotypes_regional`; rows "regional-...").
 
     OMP_NUM_THREADS=1 python benchmarks/pvc_phenotypes.py --fwhm 5 --participants 3
 
@@ -275,8 +277,8 @@ def main(argv=None):
         "--rim-over-core",
         nargs="+",
         type=float,
-        default=[0.10],
-        help="lesion rule on regional values: rim/core - 1 above this -> rim-active",
+        default=[PhenotypeRule().rim_over_core],
+        help="lesion rule (regional values and maps): rim/core - 1 above this -> rim-active",
     )
     p.add_argument("--patient26", help="open_ms_data patient folder (expert lesion mask)")
     p.add_argument("--save", help="write the per-lesion calls (and .regional) to this TSV")

@@ -98,7 +98,7 @@ def _write_table(self, runtime, table, rule: PhenotypeRule, extra: dict | None =
 
 
 class LesionPhenotypes(SimpleInterface):
-    """Per-lesion core/rim activity and phenotype from a DVR map (:mod:`~tspo_bidsapp.quant.phenotypes`)."""
+    """Per-lesion core/rim activity and phenotype from a DVR map (``quant.phenotypes``)."""
 
     input_spec = _PhenotypeInputSpec
     output_spec = _PhenotypeOutputSpec
@@ -132,7 +132,7 @@ class _RegionalPhenotypeOutputSpec(_PhenotypeOutputSpec):
 
 
 class RegionalLesionPhenotypes(SimpleInterface):
-    """Phenotypes from per-lesion corrected TACs (:mod:`~tspo_bidsapp.quant.phenotypes_regional`)."""
+    """Phenotypes from per-lesion corrected TACs (``quant.phenotypes_regional``)."""
 
     input_spec = _RegionalPhenotypeInputSpec
     output_spec = _RegionalPhenotypeOutputSpec
@@ -157,8 +157,8 @@ class RegionalLesionPhenotypes(SimpleInterface):
         table = regional_lesion_phenotypes(
             dvr, counts, inp.voxel_ml, (dvr.get(shell, np.nan), counts.get(shell, 0)), rule
         )
-        extra = {"LesionValues": {"Model": info["model"], "ShellRegion": shell,
-                                  **{k: v for k, v in info.items() if k.startswith("k2prime")}}}  # fmt: skip
+        k2p = {k: v for k, v in info.items() if k.startswith("k2prime")}
+        extra = {"LesionValues": {"Model": info["model"], "ShellRegion": shell, **k2p}}
         _write_table(self, runtime, table, rule, extra)
         self._results["model"] = model_entity(info["model"])
         return runtime

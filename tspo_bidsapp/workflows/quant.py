@@ -90,8 +90,9 @@ def init_pet_quant_wf(
     regional fits; with "gtm" the maps stay uncorrected. Lesion phenotypes use
     ``phenotype_values`` (default with ``pvc``: "regional", the DVR of every lesion core's and
     rim's corrected TAC; else "map", the DVR map) and ``phenotype_rule`` (default: "lesion" on
-    corrected values, else "voxel"); the voxel rule needs ``active_threshold`` (DVR; from the group level's controls or given; the controls'
-    binding class ``threshold_class`` is recorded per lesion) and is skipped without it.
+    corrected values, else "voxel"); the voxel rule needs ``active_threshold`` (DVR; from the
+    group level's controls or given; the controls' binding class ``threshold_class`` is
+    recorded per lesion) and is skipped without it.
     With ``pet_space_maps`` the maps are also computed on the native PET grid from
     ``pet_file`` (motion-corrected, PET space), the brain mask being brought there with the
     inverse co-registration (``petref``, ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
