@@ -213,3 +213,18 @@ def test_pet_space_maps_stay_uncorrected_and_say_so():
     assert ("out_tsv", "ref_tsv") in edges[("reference", "maps_pet")]
     assert wf.get_node("maps_pet").inputs.extra_meta == {"PartialVolumeCorrection": "none"}
     assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
+
+
+def test_lesion_tacs_of_iterative_yang_and_of_a_lesion_without_rim():
+    """Per-lesion TACs from the iterative-Yang region means; a rimless lesion gets NaN, 0 voxels."""
+    from tspo_bidsapp.quant.pvc_voxel import lesion_tacs
+
+    seg, ids, regions, truth = _phantom()
+    res = iterative_yang(_blur(truth, 5.0), regions.labels, ZOOMS, 5.0).regional
+    parts = lesion_tacs(regions, res)
+    np.testing.assert_allclose(parts["core"][0][0], [1.0, 2.0], rtol=0.01)
+    np.testing.assert_allclose(parts["rim"][0][0], [1.5, 3.0], rtol=0.01)
+    assert parts["core"][1][0] == (ids > 0).sum()
+    no_wm = pvc_regions(seg, ids, np.zeros(seg.shape, bool), ZOOMS)  # no white matter: no rim
+    parts = lesion_tacs(no_wm, iterative_yang(truth, no_wm.labels, ZOOMS, 5.0).regional)
+    assert np.isnan(parts["rim"][0]).all() and parts["rim"][1][0] == 0
