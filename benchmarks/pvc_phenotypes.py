@@ -277,7 +277,7 @@ def main(argv=None):
         "--rim-over-core",
         nargs="+",
         type=float,
-        default=[PhenotypeRule().rim_over_core],
+        default=[PhenotypeRule(method="lesion").rim_over_core],
         help="lesion rule (regional values and maps): rim/core - 1 above this -> rim-active",
     )
     p.add_argument("--patient26", help="open_ms_data patient folder (expert lesion mask)")
