@@ -5,7 +5,9 @@ are planted in the 1-mm MNI anatomy (or the open_ms_data patient's expert lesion
 ``--patient26``); SRTM kinetics of every tissue class ([11C]PBR28-like, HAB, 22 frames, 60 min)
 fill a label image that is blurred by the PET's Gaussian PSF; spatially correlated noise of the
 synthetic generator's level is added; then each correction (none, GTM regional, RBV, iterative
-Yang) is followed by a voxel-wise SRTM basis-function fit and the phenotype rules.
+Yang) is followed by a voxel-wise SRTM basis-function fit and the phenotype rules; every
+corrected method is also classified from its per-lesion corrected core and rim TACs (SRTM2 with
+the pipeline's k2' rule, :mod:`tspo_bidsapp.quant.phenotypes_regional`; rows "regional-...").
 
     OMP_NUM_THREADS=1 python benchmarks/pvc_phenotypes.py --fwhm 5 --participants 3
 
@@ -25,8 +27,15 @@ from scipy import ndimage
 from tspo_bidsapp.io.timing import TSPO_60MIN_DURATIONS_S, FrameTiming
 from tspo_bidsapp.kinetics import fit_srtm2_bfm, fit_srtm_bfm
 from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes
+from tspo_bidsapp.quant.phenotypes_regional import (
+    SHELL_REGION,
+    dvr_of_tacs,
+    lesion_tac_columns,
+    regional_lesion_phenotypes,
+)
 from tspo_bidsapp.quant.pvc import FWHM_TO_SIGMA, gtm_correct
-from tspo_bidsapp.quant.pvc_voxel import iterative_yang, pvc_regions, rbv_correct
+from tspo_bidsapp.quant.pvc_voxel import iterative_yang, lesion_tacs, pvc_regions, rbv_correct
+from tspo_bidsapp.quant.regional import ModelSettings
 from tspo_bidsapp.synthetic import anatomy as an
 from tspo_bidsapp.synthetic import pet
 from tspo_bidsapp.synthetic.lesions import CORE_LABEL, draw_lesion_specs, plant_lesions
@@ -155,35 +164,39 @@ def evaluate(tissue, ids, lesions, params, fwhm, rng, timing, zooms, args):
             else:
                 mask = (seg == REGIONS[name][0]) & fit_mask
             regional.append((method, name, truth_bp[name], bp_reg[k], np.nanmean(dvr[mask]) - 1))
-        # phenotypes: per-lesion regional (gtm) or from the maps
-        if method == "gtm":
-            core = np.stack([gtm.tacs[row_of[int(c)]] for c in regions.lesion_core])
-            rim = np.stack([gtm.tacs[row_of[int(r)]] if int(r) in row_of else core[i]
-                            for i, r in enumerate(regions.lesion_rim)])  # fmt: skip
-            shell = pooled([SEG["peri36"]])
-            d = dvr_values(timing, ref_tac, np.concatenate([core, rim, shell[None]]), k2p)
-            n = len(lesions)
-            c_ex, r_ex, rim_core = (
-                d[:n] / d[-1] - 1,
-                d[n : 2 * n] / d[-1] - 1,
-                d[n : 2 * n] / d[:n] - 1,
+        # phenotypes: per-lesion corrected regional TACs (every corrected method; SRTM2 with
+        # the pipeline's k2' rule) and, for the voxel-wise methods, the maps
+        if gtm is not None:
+            les, voxels = lesion_tac_columns(lesion_tacs(regions, gtm))
+            les[SHELL_REGION], voxels[SHELL_REGION] = (
+                pooled([SEG["peri36"]]),
+                int(reg_n[row_of[SEG["peri36"]]]),
             )
-            rule = PhenotypeRule(method="lesion")
-            ca, ra = c_ex > rule.core_excess, r_ex > rule.rim_excess
-            wins = ra & (rim_core > rule.rim_over_core)
-            ph = np.where(ca & ~wins, "overall-active", np.where(ra, "rim-active", "inactive"))
-            for les, p in zip(lesions, ph, strict=True):
-                rows.append((method, "lesion", les.id, size[les.id], truth_ph[les.id], p))
-        else:
+            d, info = dvr_of_tacs(timing, ref_tac, les, {k: reg_tac[k] for k in REGIONS},
+                                  "SRTM2", ModelSettings(("SRTM2",)))  # fmt: skip
+            for roc in args.rim_over_core:
+                rule = PhenotypeRule(method="lesion", values="regional", correction=method,
+                                     rim_over_core=roc)  # fmt: skip
+                table = regional_lesion_phenotypes(
+                    d, voxels, 1e-3, (d[SHELL_REGION], voxels[SHELL_REGION]), rule
+                )
+                for r in table.itertuples():
+                    rows.append((method, f"regional-lesion-{roc:g}", r.lesion_id,
+                                 size[r.lesion_id], truth_ph[r.lesion_id], r.phenotype))  # fmt: skip
+        if method != "gtm":
             nawm = dvr[(seg == SEG["wm"]) & fit_mask]
             nawm = nawm[np.isfinite(nawm)]
             # controls-like voxel threshold: healthy NAWM DVR + 2 SD of this method's voxel noise
             thr = 1.0 + BPND_BY_GROUP[an.NAWM][0] + 2.0 * float(nawm.std())
-            for rule in (PhenotypeRule(thr, method="voxel", correction=method),
-                         PhenotypeRule(method="lesion", correction=method)):  # fmt: skip
+            map_rules = [PhenotypeRule(thr, method="voxel", correction=method)] + [
+                PhenotypeRule(method="lesion", correction=method, rim_over_core=roc)
+                for roc in args.rim_over_core
+            ]
+            for rule in map_rules:
                 table = lesion_phenotypes(dvr, ids, wm, zooms, rule)
+                name = rule.method + ("" if rule.method == "voxel" else f"-{rule.rim_over_core:g}")
                 for r in table.itertuples():
-                    rows.append((method, rule.method, r.lesion_id, size[r.lesion_id],
+                    rows.append((method, name, r.lesion_id, size[r.lesion_id],
                                  truth_ph[r.lesion_id], r.phenotype))  # fmt: skip
         print(f"  {method}: {time.perf_counter() - t0:.1f} s, k2' {k2p:.3f}/min", flush=True)
     return rows, regional
@@ -199,7 +212,7 @@ def patient_lesions(anatomy, folder, rng):
     import nibabel as nib
 
     from tspo_bidsapp.anat.regions import label_lesions
-    from tspo_bidsapp.quant.phenotypes import shell_labels
+    from tspo_bidsapp.quant.phenotypes import rim_labels, shell_labels
     from tspo_bidsapp.synthetic.lesions import PHENOTYPE_SHARE, PHENOTYPES, Lesion
 
     img = nib.load(f"{folder}/GOLD_STANDARD_N4_noneck_reduced_winsor_regtoFLAIR_regtoMNI.nii.gz")
@@ -213,7 +226,7 @@ def patient_lesions(anatomy, folder, rng):
     ids = label_lesions(mask & wm, (1.0, 1.0, 1.0), min_volume_mm3=10.0)
     n = int(ids.max())
     phen = rng.choice(PHENOTYPES, size=n, p=PHENOTYPE_SHARE["SPMS"])
-    rims = shell_labels(ids, wm, (1.0, 1.0, 1.0), 0.0, 2.0)
+    rims = rim_labels(ids, wm, (1.0, 1.0, 1.0), 2.0)
     peri = shell_labels(ids, wm, (1.0, 1.0, 1.0), 2.0, 5.0)
     tissue[peri > 0] = an.PERILESIONAL_WM
     core_of = np.array([0] + [CORE_LABEL[p] for p in phen])
@@ -260,6 +273,13 @@ def main(argv=None):
     p.add_argument("--noise", type=float, default=1.0)
     p.add_argument("--sample", type=float, default=0.05, help="fraction of GM/WM voxels fitted")
     p.add_argument("--methods", nargs="+", default=["none", "gtm", "rbv", "iy"])
+    p.add_argument(
+        "--rim-over-core",
+        nargs="+",
+        type=float,
+        default=[PhenotypeRule(method="lesion").rim_over_core],
+        help="lesion rule (regional values and maps): rim/core - 1 above this -> rim-active",
+    )
     p.add_argument("--patient26", help="open_ms_data patient folder (expert lesion mask)")
     p.add_argument("--save", help="write the per-lesion calls (and .regional) to this TSV")
     p.add_argument("--report", nargs="+", help="only print the summary of saved runs")

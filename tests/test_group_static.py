@@ -120,7 +120,7 @@ def test_second_pass_phenotypes_from_static_suvr(static_study, tmp_path):
     from test_input_data import make_dataset, pet_sidecar, write_pet
 
     from tspo_bidsapp.config import Config
-    from tspo_bidsapp.interfaces.quant import LesionPhenotypes
+    from tspo_bidsapp.interfaces.pvc import LesionPhenotypes
     from tspo_bidsapp.io.bids_input import collect_data
     from tspo_bidsapp.workflows.base import init_pet_wf
     from tspo_bidsapp.workflows.quant import pick_dvr

@@ -43,6 +43,27 @@ def test_rule_reaches_config_and_workflow(tmp_path):
     assert _phenotypes_node(parse_args(base), bids) is None
 
 
+def test_phenotype_values_reach_config_and_workflow(tmp_path, capsys):
+    bids = make_dataset(tmp_path / "bids")
+    base = [str(bids), str(tmp_path / "out"), "participant", "--pvc", "gtm", "--pet-fwhm", "4.5"]
+    # with PVC: per-lesion corrected TACs and the lesion rule by default
+    default = parse_args(base)
+    assert default.phenotype_values is None
+    node = _phenotypes_node(default, bids)
+    assert (node.inputs.rule, node.inputs.correction) == ("lesion", "gtm")
+    assert node.inputs.preference[0] == "SRTM2"  # SRTM runs: its per-lesion DVR fixes k2'
+    # the map route stays selectable: the uncorrected map under gtm, with the voxel rule
+    maps = parse_args([*base, "--phenotype-values", "map", "--active-threshold", "1.2"])
+    assert Config.from_dict(json.loads(json.dumps(maps.to_dict()))) == maps
+    node = _phenotypes_node(maps, bids)
+    assert (node.inputs.rule, node.inputs.correction) == ("voxel", "none")
+    assert not hasattr(node.inputs, "lesion_tsv")
+    out = tmp_path / "out2"
+    code = main([str(bids), str(out), "participant", "--phenotype-values", "regional"])
+    assert code == EX_USAGE and "needs partial-volume correction" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_voxel_rule_without_threshold_is_refused(tmp_path, capsys):
     bids = make_dataset(tmp_path / "bids")
     out = tmp_path / "out"

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
+from tspo_bidsapp.interfaces.pvc import LesionPhenotypes
 from tspo_bidsapp.interfaces.quant import (
     ExtractTACs,
-    LesionPhenotypes,
     ReferenceRegion,
     RegionalKinetics,
     VoxelwiseMaps,
@@ -84,7 +84,6 @@ def test_tacs_reference_kinetics_maps_and_phenotypes(tmp_path):
     )  # fmt: skip
     phen_res = phen.run(cwd=str(tmp_path)).outputs
     row = pd.read_csv(phen_res.out_tsv, sep="\t").iloc[0]
-    assert (
-        row["phenotype"] == "overall-active" and row["rim_voxels"] == 6
-    )  # face neighbours at 2 mm
+    # rim: within 2 mm of the lesion surface, 1 mm beyond the voxel centre -> 6 face + 12 edge
+    assert row["phenotype"] == "overall-active" and row["rim_voxels"] == 18
     assert phen_res.out_meta["PhenotypeRule"]["threshold_dvr"] == 1.05

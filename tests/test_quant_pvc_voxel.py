@@ -58,7 +58,8 @@ def test_regions_give_every_lesion_core_and_rim_its_own_label():
     assert (labels[ids > 0] == regions.lesion_core[0]).all()
     rim = labels == regions.lesion_rim[0]
     d = ndimage.distance_transform_edt(ids == 0)
-    assert rim.sum() == ((d > 0) & (d <= 2.0) & (seg == WM)).sum()
+    # 2 mm from the lesion surface, half a voxel beyond the outer voxel centres
+    assert rim.sum() == ((d > 0) & (d <= 2.5) & (seg == WM)).sum()
     # background split: a band of extra-cerebral tissue around the brain, the far field is 0
     band = labels == regions.extracerebral
     assert band.any() and (labels == 0).any() and not (band & (seg > 0)).any()
@@ -121,7 +122,7 @@ def test_gtm_interface_corrects_a_lesion_phantom_voxel_wise(tmp_path):
     import nibabel as nib
 
     from tspo_bidsapp.anat.labels import TSPOMS_INDEX, TSPOMS_LABELS, write_dseg_tsv
-    from tspo_bidsapp.interfaces.quant import GTMCorrect
+    from tspo_bidsapp.interfaces.pvc import GTMCorrect
     from tspo_bidsapp.io.timing import FrameTiming
     from tspo_bidsapp.quant.tacs import read_tacs_tsv
     from tspo_bidsapp.synthetic.pet import PetGeometry
@@ -158,6 +159,16 @@ def test_gtm_interface_corrects_a_lesion_phantom_voxel_wise(tmp_path):
     assert tacs["WM-lesions"] == pytest.approx([1.0, 2.0], rel=5e-3)
     assert reference["reference"] == pytest.approx([1.4, 2.8], rel=5e-3)
     assert out.out_meta["LesionAwareRegions"] and out.out_meta["GTMFWHMmm"] == [4.0, 4.0, 6.0]
+    # the lesion's own corrected core and rim TACs (1.0 and 1.5, frames scaled by 1 and 2)
+    _, lesion = read_tacs_tsv(out.lesion_tsv)
+    assert lesion["lesion-1-core"] == pytest.approx([1.0, 2.0], rel=5e-3)
+    assert lesion["lesion-1-rim"] == pytest.approx([1.5, 3.0], rel=5e-3)
+    n_rim, n_wm = int((regions.labels == regions.lesion_rim[0]).sum()), int((seg == WM).sum())
+    pooled = (1.5 * n_rim + 1.1 * (n_wm - n_rim)) / n_wm  # NAWM with the rim carved from it
+    assert lesion["NAWM"] == pytest.approx([pooled, 2 * pooled], rel=5e-3)
+    assert out.voxel_counts["lesion-1-core"] == int((ids > 0).sum())
+    assert out.voxel_counts["lesion-1-rim"] == n_rim
+    assert out.lesion_meta["VoxelCounts"] == out.voxel_counts
 
 
 def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
@@ -171,7 +182,13 @@ def test_voxel_pvc_workflow_feeds_corrected_pet_and_reference_to_the_maps():
     assert ("reference", "maps") not in edges
     phen = wf.get_node("phenotypes").inputs
     assert (phen.rule, phen.correction) == ("lesion", "rbv")  # no controls' threshold needed
-    assert wf.get_node("select_dvr").inputs.preference[0] == "SRTM2"
+    assert phen.preference[0] == "SRTM2"  # per-lesion corrected TACs, SRTM2 with k2' fixed
+    assert ("lesion_tsv", "lesion_tsv") in edges[("gtm", "phenotypes")]
+    assert ("ref_tsv", "ref_tsv") in edges[("gtm", "phenotypes")]
+    maps_route = init_pet_quant_wf(models=("SRTM", "SRTM2"), pvc="rbv", pet_fwhm_mm=4.5,
+                                   phenotype_values="map")  # fmt: skip
+    assert maps_route.get_node("select_dvr").inputs.preference[0] == "SRTM2"
+    assert maps_route.get_node("phenotypes").inputs.correction == "rbv"
     assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
     with pytest.raises(ValueError, match="pet_fwhm_mm"):
         init_pet_quant_wf(pvc="iy")
@@ -196,3 +213,18 @@ def test_pet_space_maps_stay_uncorrected_and_say_so():
     assert ("out_tsv", "ref_tsv") in edges[("reference", "maps_pet")]
     assert wf.get_node("maps_pet").inputs.extra_meta == {"PartialVolumeCorrection": "none"}
     assert wf.get_node("maps").inputs.extra_meta["PartialVolumeCorrection"] == "RBV"
+
+
+def test_lesion_tacs_of_iterative_yang_and_of_a_lesion_without_rim():
+    """Per-lesion TACs from the iterative-Yang region means; a rimless lesion gets NaN, 0 voxels."""
+    from tspo_bidsapp.quant.pvc_voxel import lesion_tacs
+
+    seg, ids, regions, truth = _phantom()
+    res = iterative_yang(_blur(truth, 5.0), regions.labels, ZOOMS, 5.0).regional
+    parts = lesion_tacs(regions, res)
+    np.testing.assert_allclose(parts["core"][0][0], [1.0, 2.0], rtol=0.01)
+    np.testing.assert_allclose(parts["rim"][0][0], [1.5, 3.0], rtol=0.01)
+    assert parts["core"][1][0] == (ids > 0).sum()
+    no_wm = pvc_regions(seg, ids, np.zeros(seg.shape, bool), ZOOMS)  # no white matter: no rim
+    parts = lesion_tacs(no_wm, iterative_yang(truth, no_wm.labels, ZOOMS, 5.0).regional)
+    assert np.isnan(parts["rim"][0]).all() and parts["rim"][1][0] == 0

@@ -82,7 +82,7 @@ def test_quant_workflow_writes_derivatives_close_to_truth(synthetic_quant, tmp_p
         "space-T1w_model-SRTM_ref-cerebellum_meas-BPND_mimap.nii.gz",
         "space-T1w_model-SRTM_ref-cerebellum_meas-DVR_mimap.json",
         "space-T1w_model-SUVR_ref-cerebellum_meas-SUVR_mimap.nii.gz",
-        "model-SRTM_ref-cerebellum_desc-lesions_kinpar.tsv",
+        "model-SRTM2_ref-cerebellum_desc-lesions_kinpar.tsv", "seg-lesions_desc-gtm_tacs.tsv",
     ):  # fmt: skip
         assert f"{stem}_{name}" in names, name
     srtm = pd.read_csv(pet / f"{stem}_model-SRTM_ref-cerebellum_kinpar.tsv", sep="\t")
@@ -99,6 +99,9 @@ def test_quant_workflow_writes_derivatives_close_to_truth(synthetic_quant, tmp_p
     bp = nib.load(pet / f"{stem}_space-T1w_model-SRTM_ref-cerebellum_meas-BPND_mimap.nii.gz")
     thal = np.nanmean(np.asarray(bp.dataobj)[s.tissue == an.THALAMUS])
     assert 0.7 * truth["thalamus"] < thal < truth["thalamus"]  # no PVC in the maps
-    lesions = pd.read_csv(pet / f"{stem}_model-SRTM_ref-cerebellum_desc-lesions_kinpar.tsv",
+    # phenotypes: lesion rule on every lesion core's and rim's GTM-corrected TAC (SRTM2)
+    lesions = pd.read_csv(pet / f"{stem}_model-SRTM2_ref-cerebellum_desc-lesions_kinpar.tsv",
                           sep="\t").merge(s.truth.lesions, left_on="lesion_id", right_on="id")  # fmt: skip
+    print(lesions[["lesion_id", "size_mm", "core_DVR", "rim_DVR", "phenotype_x", "phenotype_y"]])
+    assert (lesions["value_source"] == "regional").all() and (lesions["rule"] == "lesion").all()
     assert np.mean(lesions["phenotype_x"] == lesions["phenotype_y"]) >= 0.8

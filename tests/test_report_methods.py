@@ -145,6 +145,22 @@ def test_report_says_which_correction_maps_fits_and_phenotypes_carry(tmp_path):
     assert "Thomas BA et al." in html and "Rousset OG" in html  # cited: RBV on the GTM
 
 
+def test_report_says_phenotypes_come_from_per_lesion_corrected_tacs(tmp_path):
+    """GTM run, lesion rule on the DVR of every lesion core's and rim's corrected TAC."""
+    from tspo_bidsapp.quant.phenotypes import PhenotypeRule
+    from tspo_bidsapp.reports import build_participant_report
+
+    meta = {"PartialVolumeCorrection": "GTM", "PETFWHMmm": [4.5]}
+    rule = PhenotypeRule(method="lesion", correction="gtm", values="regional")
+    _pvc_run(tmp_path, "03", regional=meta, maps={"PartialVolumeCorrection": "none"}, rule=rule)
+    html = build_participant_report(tmp_path, "03", config=_config(pvc="gtm")).read_text()
+    sec = _sections(html)
+    assert "per-lesion core and rim TACs, GTM-corrected (regional)" in sec["lesions"]
+    assert "DVR map" not in sec["lesions"].split("phenotype rule")[1][:300]
+    assert "own GTM partial-volume-corrected TAC" in sec["methods"]
+    assert "partial-volume-corrected DVR map" not in sec["methods"]
+
+
 def test_report_of_an_uncorrected_run_with_a_class_threshold(tmp_path):
     """No PVC, voxel rule with the MAB controls' threshold 1.18."""
     from tspo_bidsapp.quant.phenotypes import PhenotypeRule

@@ -82,7 +82,8 @@ class Config:
     active_k: float = 2.0  # k of mean + k SD of controls' WM DVR
     pvc: str = "none"  # "none", "gtm" (regional), "rbv" or "iy" (voxel-wise)
     pet_fwhm_mm: float | tuple[float, float, float] | None = None  # PET FWHM (mm), or x, y, z
-    phenotype_rule: str | None = None  # "voxel" or "lesion"; None: lesion with rbv/iy, else voxel
+    phenotype_rule: str | None = None  # "voxel" or "lesion"; None: lesion on corrected values
+    phenotype_values: str | None = None  # "regional" or "map"; None: regional with --pvc, else map
     # arterial input (plasma-input models, runs with BIDS blood or a supplied input function)
     plasma_vb: float | None = None  # fixed blood volume; None: fitted (compartment) / 0 (graphical)
     parent_fraction_model: str | None = None  # None: chosen by AIC

@@ -27,6 +27,7 @@ from tspo_bidsapp.io.thresholds import read_threshold_file
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry_models import DEFAULT_SRTM_MAP_ESTIMATOR, SRTM_MAP_ESTIMATORS
 from tspo_bidsapp.quant.phenotypes import RULES as PHENOTYPE_RULES
+from tspo_bidsapp.quant.phenotypes import VALUE_SOURCES as PHENOTYPE_VALUES
 from tspo_bidsapp.quant.pvc import PVC_METHODS
 from tspo_bidsapp.quant.reference import parse_ref_region
 from tspo_bidsapp.quant.regional import MODELS
@@ -236,7 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--phenotype-rule", dest="phenotype_rule", choices=PHENOTYPE_RULES,
         help="lesion phenotype rule: 'voxel' (controls' voxel DVR threshold; needs "
         "--active-threshold[-file]) or 'lesion' (core/rim against the participant's own "
-        "perilesional shell); default: 'lesion' with --pvc rbv/iy, else 'voxel'",
+        "perilesional shell); default: 'lesion' on corrected values (--pvc), else 'voxel'",
+    )  # fmt: skip
+    quant.add_argument(
+        "--phenotype-values", dest="phenotype_values", choices=PHENOTYPE_VALUES,
+        help="lesion values the rule is applied to: 'regional' (DVR of every lesion core's "
+        "and rim's partial-volume-corrected TAC; needs --pvc) or 'map' (the voxel-wise DVR "
+        "map); default: 'regional' with --pvc, else 'map'",
     )  # fmt: skip
     blood = parser.add_argument_group("arterial input (plasma-input models)")
     blood.add_argument(
@@ -363,6 +370,8 @@ def _quant_options(opts, output_dir: Path) -> dict:
     no_threshold = opts.active_threshold is None and opts.active_threshold_file is None
     if opts.phenotype_rule == "voxel" and no_threshold:
         raise UsageError("--phenotype-rule voxel needs --active-threshold[-file] (DVR)")
+    if opts.phenotype_values == "regional" and opts.pvc == "none":
+        raise UsageError("--phenotype-values regional needs partial-volume correction (--pvc)")
     svca = None
     if opts.ref_region == "svca":
         svca = opts.svca_classes or _group_svca_classes(output_dir, opts.tracer_label)
@@ -398,6 +407,7 @@ def _quant_options(opts, output_dir: Path) -> dict:
         "voxelwise_estimator": opts.voxelwise_estimator,
         "active_threshold": threshold, "active_threshold_file": threshold_file,
         "active_k": opts.active_k, "pvc": opts.pvc, "phenotype_rule": opts.phenotype_rule,
+        "phenotype_values": opts.phenotype_values,
         "pet_fwhm_mm": (fwhm[0] if len(fwhm) == 1 else tuple(fwhm)) if fwhm else None,
         "min_controls": opts.min_controls, "group_alpha": opts.group_alpha,
         "min_group_size": opts.min_group_size, "lesion_match_mm": opts.lesion_match_mm,

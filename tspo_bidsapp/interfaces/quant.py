@@ -1,4 +1,6 @@
-"""Thin nipype interfaces over :mod:`tspo_bidsapp.quant` (TACs, reference, fits, phenotypes).
+"""Thin nipype interfaces over :mod:`tspo_bidsapp.quant` (TACs, reference, fits, masks).
+
+Partial-volume correction and lesion phenotypes: :mod:`tspo_bidsapp.interfaces.pvc`.
 
 All images given to one interface share one grid (the T1w grid when the PET was resampled
 once into T1w space). Frame timing comes from the validated BIDS PET sidecar (seconds).
@@ -6,7 +8,6 @@ once into T1w space). Frame timing comes from the validated BIDS PET sidecar (se
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nibabel as nib
@@ -23,14 +24,10 @@ from nipype.interfaces.base import (
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.blood import read_input_function
-from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry import model_entity
 from tspo_bidsapp.quant.maps import MEASURE_UNITS, voxelwise_maps
-from tspo_bidsapp.quant.phenotypes import PhenotypeRule, lesion_phenotypes, phenotype_summary
-from tspo_bidsapp.quant.pvc import PVC_NAMES, gtm_correct, resampled_fwhm_xyz
-from tspo_bidsapp.quant.pvc_voxel import parent_tacs, pvc_regions, voxel_pvc
 from tspo_bidsapp.quant.reference import (
     cerebellum_reference,
     check_reference,
@@ -328,136 +325,6 @@ class VoxelwiseMaps(SimpleInterface):
                 metas[-1].update(inp.time_meta)
             metas[-1].update(inp.extra_meta if isdefined(inp.extra_meta) else {})
         self._results.update(out_maps=files, models=models, measures=measures, out_metas=metas)
-        return runtime
-
-
-class _PhenotypeInputSpec(BaseInterfaceInputSpec):
-    dvr_file = File(exists=True, mandatory=True, desc="DVR map on the lesion-id grid")
-    lesion_ids = File(exists=True, mandatory=True, desc="one integer id per lesion")
-    wm_mask = File(exists=True, mandatory=True, desc="white-matter mask (rims stay within it)")
-    threshold_dvr = traits.Float(desc="voxel activity threshold (DVR; the voxel rule needs it)")
-    rule = traits.Enum("voxel", "lesion", usedefault=True, desc="phenotype rule")
-    correction = Str("none", usedefault=True, desc="partial-volume correction of the DVR map")
-    threshold_source = Str("user", usedefault=True, desc="'user' or 'healthy-controls'")
-    threshold_k = traits.Float(desc="k of mean + k SD, when derived from controls")
-    threshold_class = Str(desc="binding class (HAB/MAB) whose controls gave threshold_dvr")
-    min_active_fraction = traits.Float(0.5, usedefault=True, desc="active core/rim fraction")
-    rim_mm = traits.Float(2.0, usedefault=True, desc="rim width (mm)")
-    participant = traits.Dict(Str, traits.Any, desc="genotype and flags for every row")
-
-
-class _PhenotypeOutputSpec(TraitedSpec):
-    out_tsv = File(exists=True, desc="one row per lesion with its phenotype")
-    summary = traits.Dict(desc="counts, proportions, Polvinen predictor")
-    out_meta = traits.Dict(desc="rule parameters and summary for the sidecar")
-
-
-class LesionPhenotypes(SimpleInterface):
-    """Per-lesion core/rim activity and phenotype (:mod:`tspo_bidsapp.quant.phenotypes`)."""
-
-    input_spec = _PhenotypeInputSpec
-    output_spec = _PhenotypeOutputSpec
-
-    def _run_interface(self, runtime):
-        inp = self.inputs
-        img, dvr = _load(inp.dvr_file)
-        ids = _load(inp.lesion_ids, np.int32)[1]
-        wm = _load(inp.wm_mask, np.uint8)[1] > 0
-        rule = PhenotypeRule(
-            inp.threshold_dvr if isdefined(inp.threshold_dvr) else None,
-            inp.min_active_fraction, inp.rim_mm, inp.threshold_source,
-            inp.threshold_k if isdefined(inp.threshold_k) else None,
-            method=inp.rule, correction=inp.correction,
-            threshold_class=inp.threshold_class if isdefined(inp.threshold_class) else None,
-        )  # fmt: skip
-        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        table = lesion_phenotypes(dvr, ids, wm, zooms, rule)
-        for key, value in (inp.participant if isdefined(inp.participant) else {}).items():
-            table[key] = value
-        path = Path(runtime.cwd) / "desc-lesions_kinpar.tsv"
-        table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
-        summary = phenotype_summary(table)
-        self._results.update(out_tsv=str(path), summary=summary)
-        self._results["out_meta"] = json.loads(
-            json.dumps({D.PHENOTYPE_RULE_KEY: rule.as_dict(), "Summary": summary})
-        )
-        return runtime
-
-
-class _GTMInputSpec(BaseInterfaceInputSpec):
-    pet_file = File(exists=True, mandatory=True, desc="4D PET on the grid of dseg_file")
-    sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar (frame timing)")
-    dseg_file = File(exists=True, mandatory=True, desc="seg-tspoms label map (0 = background)")
-    dseg_tsv = File(exists=True, mandatory=True, desc="its dseg.tsv (index, name)")
-    ref_mask = File(exists=True, mandatory=True, desc="reference mask: one more GTM region")
-    fwhm_mm = traits.List(traits.Float, mandatory=True, desc="--pet-fwhm: FWHM (mm), 1 or x y z")
-    resampled_from = File(exists=True, desc="PET-space image: add the resampling blur of its grid")
-    lesion_ids = File(exists=True, desc="lesion ids: each lesion core and rim its own region")
-    method = traits.Enum("gtm", "rbv", "iy", usedefault=True, desc="--pvc")
-
-
-class _GTMOutputSpec(TraitedSpec):
-    out_pet = File(exists=True, desc="voxel-wise corrected 4D PET (rbv, iy)")
-    out_tsv = File(exists=True, desc="corrected region TACs")
-    ref_tsv = File(exists=True, desc="corrected reference TAC ('reference' column)")
-    out_meta = traits.Dict(desc="JSON sidecar content")
-
-
-class GTMCorrect(SimpleInterface):
-    """Partial-volume correction of every region and the reference (:mod:`~tspo_bidsapp.quant.pvc`).
-
-    The reference voxels become a region of their own (they are taken out of their label).
-    With ``lesion_ids`` every lesion core and rim is a region of its own and the background is
-    split (:func:`~tspo_bidsapp.quant.pvc_voxel.pvc_regions`); their corrected TACs are
-    pooled back into the ``seg-tspoms`` regions. ``rbv``/``iy`` also correct the image.
-    """
-
-    input_spec = _GTMInputSpec
-    output_spec = _GTMOutputSpec
-    WM_NAMES = ("WM-lesions", "perilesional-WM-0-3mm", "perilesional-WM-3-6mm", "NAWM")
-
-    def _run_interface(self, runtime):
-        inp = self.inputs
-        img, data = _load(inp.pet_file)
-        sidecar = _timing(inp.sidecar_file, data.shape[-1])
-        labels = _load(inp.dseg_file, np.int32)[1]
-        table = read_dseg_tsv(inp.dseg_tsv)
-        ref_label = max([int(labels.max()), *table]) + 1
-        labels[_load(inp.ref_mask, np.uint8)[1] > 0] = ref_label
-        fwhm = tuple(float(f) for f in inp.fwhm_mm)
-        if isdefined(inp.resampled_from):
-            fwhm = resampled_fwhm_xyz(fwhm, nib.load(inp.resampled_from).header.get_zooms()[:3])
-        zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-        names = {**table, ref_label: "reference"}
-        cwd = Path(runtime.cwd)
-        if isdefined(inp.lesion_ids):
-            ids = _load(inp.lesion_ids, np.int32)[1]
-            wm = np.isin(labels, [i for i, n in table.items() if n in self.WM_NAMES])
-            regions = pvc_regions(labels, ids, wm, zooms)
-            if inp.method == "gtm":
-                res = gtm_correct(data, regions.labels, zooms, fwhm)
-            else:
-                out = voxel_pvc(data, regions.labels, zooms, fwhm, inp.method)
-                res = out.regional
-                self._results["out_pet"] = _save(out.image, img, cwd / "pet_pvc.nii.gz")
-            tacs = {names.get(i, i): tac for i, tac in parent_tacs(regions, res).items()}
-        else:
-            if inp.method != "gtm":
-                raise ValueError(f"--pvc {inp.method} needs the lesion-id map")
-            res = gtm_correct(data, labels, zooms, fwhm)
-            tacs = res.as_dict(names)
-        ref = tacs.pop("reference")
-        tacs = {name: tac for name, tac in tacs.items() if isinstance(name, str)}
-        self._results["out_tsv"] = str(write_tacs_tsv(sidecar.timing, tacs, cwd / "gtm_tacs.tsv"))
-        self._results["ref_tsv"] = str(
-            write_tacs_tsv(sidecar.timing, {"reference": ref}, cwd / "gtm_ref_tacs.tsv")
-        )
-        self._results["out_meta"] = {
-            "Units": sidecar.units, "PartialVolumeCorrection": PVC_NAMES[inp.method],
-            "PETResolutionFWHMmm": list(inp.fwhm_mm), "GTMFWHMmm": list(fwhm),
-            "GTMConditionNumber": res.condition, "Warnings": res.warnings,
-            "LesionAwareRegions": isdefined(inp.lesion_ids),
-        }  # fmt: skip
         return runtime
 
 

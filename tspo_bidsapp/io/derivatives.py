@@ -81,6 +81,9 @@ CONFOUNDS = Spec("pet", "timeseries", ".tsv", {"desc": "confounds"})
 PETREF_T1W = Spec("pet", "petref", ".nii.gz", {"space": "T1w", "desc": "hmc"})
 REGION_TACS = Spec("pet", "tacs", ".tsv", {"seg": "tspoms", "desc": "preproc"})
 REGION_TACS_GTM = Spec("pet", "tacs", ".tsv", {"seg": "tspoms", "desc": "gtm"})
+#: Corrected TACs of every lesion core and rim (``lesion-<id>-core``/``-rim``, ids of
+#: ``desc-lesions_dseg``) and of the perilesional shell and NAWM, from the lesion-aware PVC.
+LESION_TACS_PVC = Spec("pet", "tacs", ".tsv", {"seg": "lesions", "desc": "gtm"})
 REF_TACS = Spec("pet", "tacs", ".tsv", {"ref": VARIABLE, "desc": "preproc"})
 REF_TACS_GTM = Spec("pet", "tacs", ".tsv", {"ref": VARIABLE, "desc": "gtm"})
 REF_MASK = Spec("pet", "mask", ".nii.gz", {"ref": VARIABLE, "desc": "ref"})

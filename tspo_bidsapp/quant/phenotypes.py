@@ -3,7 +3,8 @@
 Nylund M et al. (2022) Brain Commun 4:fcab301; Polvinen E et al. (2023) Neurol Neuroimmunol
 Neuroinflamm 10:e200062. A voxel is *active* when its DVR exceeds a threshold (given, or
 mean + k SD of healthy controls' white-matter DVR, :func:`active_threshold`). Per lesion:
-*core* = the lesion's voxels; *rim* = the shell ``0 < d <= rim_mm`` outside the lesion edge,
+*core* = the lesion's voxels; *rim* = the shell ``rim_mm`` wide outside the lesion surface (half a
+voxel beyond the outer lesion voxels, :func:`rim_labels`),
 within white matter and outside every lesion, each rim voxel belonging to its nearest lesion
 (exact Euclidean distance transform with the voxel sizes). Core or rim is active when the
 fraction of its active voxels exceeds ``min_active_fraction``; the default 0.5 makes the rule
@@ -22,6 +23,11 @@ the shell as much as the rim and does not turn lesions active; the thresholds ne
 controls. Use it on partial-volume-corrected maps (at PET resolution, spill-in from the rim
 raises small cores). ``min_size_mm`` leaves lesions smaller than that (equivalent-sphere
 diameter, e.g. the PET FWHM) unclassified: correction amplifies their noise.
+
+Both rules also run on per-lesion regional values (``values="regional"``: the DVR of each
+lesion core's and rim's partial-volume-corrected TAC, :mod:`.phenotypes_regional`); the voxel
+rule then compares the core's (rim's) DVR itself with the threshold. :func:`phenotype_table`
+is the one classification both routes share.
 """
 
 from __future__ import annotations
@@ -34,12 +40,13 @@ from scipy import ndimage
 
 PHENOTYPES = ("rim-active", "overall-active", "inactive")
 RULES = ("voxel", "lesion")
+VALUE_SOURCES = ("map", "regional")  # DVR map voxels, or per-lesion corrected regional TACs
 UNCLASSIFIED = "unclassified"
 LESION_COLUMNS = (
     "lesion_id", "volume_ml", "core_voxels", "core_DVR", "core_active_fraction", "core_active",
     "rim_voxels", "rim_DVR", "rim_active_fraction", "rim_active", "shell_voxels", "shell_DVR",
     "core_excess", "rim_excess", "phenotype", "rule", "threshold", "threshold_class",
-    "correction",
+    "correction", "value_source",
 )  # fmt: skip
 
 
@@ -56,15 +63,22 @@ class PhenotypeRule:
     shell_mm: tuple[float, float] = (3.0, 6.0)  # lesion rule: perilesional comparison shell
     core_excess: float = 0.10  # lesion rule: core DVR / shell DVR - 1 above this is active
     rim_excess: float = 0.10  # lesion rule: rim DVR / shell DVR - 1 above this is active
-    rim_over_core: float = 0.10  # lesion rule: rim / core - 1 above this -> rim-active
+    # lesion rule: rim / core - 1 above this -> rim-active; midway between the contrasts of
+    # rim-active (rim 1.50 / core 1.05: +43 %) and overall-active lesions (1.45 / 1.50: -3 %)
+    rim_over_core: float = 0.20
     min_shell_voxels: int = 10  # fewer shell voxels: compare with NAWM instead
     correction: str = "none"  # partial-volume correction of the DVR map (recorded)
     min_size_mm: float = 0.0  # smaller lesions (equivalent-sphere diameter) stay unclassified
     threshold_class: str | None = None  # binding class (HAB/MAB) of the controls' threshold
+    values: str = "map"  # VALUE_SOURCES: DVR map voxels or per-lesion regional (corrected) TACs
 
     def __post_init__(self):
         if self.method not in RULES:
             raise ValueError(f"phenotype rule must be one of {RULES}, got {self.method!r}")
+        if self.values not in VALUE_SOURCES:
+            raise ValueError(
+                f"phenotype values must be one of {VALUE_SOURCES}, got {self.values!r}"
+            )
         if self.method == "voxel" and self.threshold_dvr is None:
             raise ValueError("the voxel phenotype rule needs threshold_dvr (DVR)")
 
@@ -77,9 +91,16 @@ class PhenotypeRule:
         return asdict(self)
 
 
-def rule_for(rule: str | None, voxel_corrected: bool) -> str:
-    """The rule of a run: the chosen one, else "lesion" on voxel-wise corrected maps, else "voxel"."""
-    return rule or ("lesion" if voxel_corrected else "voxel")
+def values_for(values: str | None, pvc: str) -> str:
+    """Where a run's lesion values come from: the chosen source, else "regional" (per-lesion
+    corrected TACs) when partial-volume correction is on, else "map"."""
+    return values or ("map" if pvc == "none" else "regional")
+
+
+def rule_for(rule: str | None, corrected: bool) -> str:
+    """The rule of a run: the chosen one, else "lesion" on corrected values (voxel-wise
+    corrected maps or per-lesion corrected regional TACs), else "voxel"."""
+    return rule or ("lesion" if corrected else "voxel")
 
 
 def active_threshold(control_wm_dvr: np.ndarray, k: float = 2.0) -> tuple[float, dict]:
@@ -98,8 +119,15 @@ def active_threshold(control_wm_dvr: np.ndarray, k: float = 2.0) -> tuple[float,
 def rim_labels(
     lesion_ids: np.ndarray, wm_mask: np.ndarray, zooms, rim_mm: float = 2.0
 ) -> np.ndarray:
-    """Label image of lesion rims: voxel -> id of the nearest lesion when ``0 < d <= rim_mm``."""
-    return shell_labels(lesion_ids, wm_mask, zooms, 0.0, rim_mm)
+    """Label image of lesion rims: voxel -> id of the nearest lesion within ``rim_mm`` of the
+    lesion's surface, which lies half a voxel beyond the outer lesion voxels' centres
+    (``0 < d <= rim_mm + v / 2``, ``d`` between voxel centres, ``v`` the mean voxel size)."""
+    return shell_labels(lesion_ids, wm_mask, zooms, 0.0, rim_reach_mm(rim_mm, zooms))
+
+
+def rim_reach_mm(rim_mm: float, zooms) -> float:
+    """Largest centre distance (mm) from a lesion voxel of a rim ``rim_mm`` wide on this grid."""
+    return float(rim_mm) + 0.5 * float(np.mean(zooms))
 
 
 def shell_labels(
@@ -169,18 +197,42 @@ def lesion_phenotypes(
     nawm = wm & finite & (ids == 0) & (near == 0)
     nawm_dvr = float(dvr[nawm].mean()) if nawm.any() else np.nan
     shell_dvr = np.where(shell_n >= rule.min_shell_voxels, shell_dvr, nawm_dvr)
+    table = phenotype_table(
+        volume, (core_n, core_dvr, core_frac), (rim_n, rim_dvr, rim_frac),
+        (shell_n, shell_dvr), rule,
+    )  # fmt: skip
+    return table[volume > 0].reset_index(drop=True)
+
+
+def phenotype_table(volume_ml, core, rim, shell, rule: PhenotypeRule) -> pd.DataFrame:
+    """Classify lesions 1..N from their values; one row each (:data:`LESION_COLUMNS`).
+
+    ``core`` and ``rim``: ``(voxels, mean DVR, active fraction)``, arrays over lesions (the
+    fraction is NaN for regional values); ``shell``: ``(voxels, DVR)`` of the comparison shell.
+    Voxel rule: core (rim) active when its active fraction exceeds ``min_active_fraction``
+    (``rule.values == "map"``) or its DVR exceeds ``threshold_dvr`` ("regional"). Lesion rule:
+    see the module docstring. Lesions without a core, or below ``min_size_mm``, are unclassified.
+    """
+    volume = np.asarray(volume_ml, float)
+    core_n, core_dvr, core_frac = (np.asarray(v, float) for v in core)
+    rim_n, rim_dvr, rim_frac = (np.asarray(v, float) for v in rim)
+    shell_n, shell_dvr = (np.broadcast_to(np.asarray(v, float), volume.shape) for v in shell)
     with np.errstate(invalid="ignore", divide="ignore"):
         core_excess = core_dvr / shell_dvr - 1.0
         rim_excess = rim_dvr / shell_dvr - 1.0
-    if rule.method == "voxel":
+        rim_over_core = rim_dvr / core_dvr - 1.0
+    if rule.method == "voxel" and rule.values == "map":
         core_active = core_frac > rule.min_active_fraction
         rim_active = rim_frac > rule.min_active_fraction
-        rim_wins = np.zeros(n, bool)
+        rim_wins = np.zeros(volume.shape, bool)
+    elif rule.method == "voxel":
+        core_active = core_dvr > rule.threshold_dvr
+        rim_active = rim_dvr > rule.threshold_dvr
+        rim_wins = np.zeros(volume.shape, bool)
     else:
         core_active = core_excess > rule.core_excess
         rim_active = rim_excess > rule.rim_excess
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rim_wins = rim_active & (rim_dvr / core_dvr - 1.0 > rule.rim_over_core)
+        rim_wins = rim_active & (rim_over_core > rule.rim_over_core)
     phenotype = np.where(
         core_active & ~rim_wins,
         "overall-active",
@@ -188,9 +240,9 @@ def lesion_phenotypes(
     )
     size_mm = np.cbrt(6.0 * volume * 1000.0 / np.pi)
     phenotype = np.where((core_n > 0) & (size_mm >= rule.min_size_mm), phenotype, UNCLASSIFIED)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "lesion_id": np.arange(1, n + 1),
+            "lesion_id": np.arange(1, volume.size + 1),
             "volume_ml": volume,
             "core_voxels": core_n.astype(int),
             "core_DVR": core_dvr,
@@ -209,10 +261,10 @@ def lesion_phenotypes(
             "threshold": rule.threshold,
             "threshold_class": rule.threshold_class if rule.method == "voxel" else None,
             "correction": rule.correction,
+            "value_source": rule.values,
         },
         columns=list(LESION_COLUMNS),
     )
-    return table[volume > 0].reset_index(drop=True)
 
 
 def phenotype_summary(table: pd.DataFrame) -> dict:

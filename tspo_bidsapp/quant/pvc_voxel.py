@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from tspo_bidsapp.quant.phenotypes import shell_labels
+from tspo_bidsapp.quant.phenotypes import rim_labels
 from tspo_bidsapp.quant.pvc import TRUNCATE, GTMResult, gtm_correct, psf_sigma_vox
 
 VOXEL_METHODS = ("rbv", "iy")
@@ -69,8 +69,8 @@ def pvc_regions(
 
     Regions 1..max(dseg) keep the segmentation's indices; then the extra-cerebral band (voxels
     outside the brain within ``extracerebral_mm`` of it); then one core region per lesion
-    (``lesion_ids`` 1..N) and one rim region per lesion (white matter ``0 < d <= rim_mm`` from
-    the lesion, nearest lesion wins). Label 0 is the far background (air).
+    (``lesion_ids`` 1..N) and one rim region per lesion (white matter within ``rim_mm`` of the
+    lesion surface, nearest lesion wins: :func:`~tspo_bidsapp.quant.phenotypes.rim_labels`). Label 0 is the far background (air).
     """
     dseg = np.asarray(dseg).astype(np.int32)
     ids = np.asarray(lesion_ids).astype(np.int32)
@@ -90,7 +90,7 @@ def pvc_regions(
     core = extra + np.arange(1, n_les + 1, dtype=np.int32)
     rim = core + n_les
     if n_les:
-        rims = shell_labels(ids, wm_mask, zooms, 0.0, rim_mm)
+        rims = rim_labels(ids, wm_mask, zooms, rim_mm)
         labels[rims > 0] = rims[rims > 0] + extra + n_les
         labels[ids > 0] = ids[ids > 0] + extra
     parent = np.zeros(extra + 2 * n_les + 1, np.int32)
@@ -191,6 +191,24 @@ def parent_tacs(regions: PVCRegions, res: GTMResult) -> dict[int, np.ndarray]:
     for idx in np.unique(par[keep]):
         sel = par[keep] == idx
         out[int(idx)] = (w[sel, None] * res.tacs[keep][sel]).sum(0) / w[sel].sum()
+    return out
+
+
+def lesion_tacs(regions: PVCRegions, res: GTMResult) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Corrected TACs of every lesion's core and rim: ``{"core"|"rim": (tacs, voxels)}``.
+
+    ``tacs`` is (n_lesions, n_frames), row k-1 for lesion id k; a lesion without rim voxels
+    (none of white matter within the rim width) has a NaN row and 0 voxels.
+    """
+    row_of = {int(r): k for k, r in enumerate(res.region_ids)}
+    out = {}
+    for part, region in (("core", regions.lesion_core), ("rim", regions.lesion_rim)):
+        rows = np.array([row_of.get(int(r), -1) for r in region], int)
+        tacs = np.full((rows.size, res.tacs.shape[1]), np.nan)
+        voxels = np.zeros(rows.size, np.int64)
+        tacs[rows >= 0] = res.tacs[rows[rows >= 0]]
+        voxels[rows >= 0] = res.voxels[rows[rows >= 0]]
+        out[part] = (tacs, voxels)
     return out
 
 

@@ -39,7 +39,8 @@ OPTION_KEYS = ("analysis_level", "participant_label", "session_label", "tracer_l
                "hmc", "hmc_start_time_s", "fd_threshold_mm", "derivatives", "ref_region",
                "models", "pvc", "pet_fwhm_mm", "logan_tstar_min", "k2prime",
                "voxelwise_estimator", "active_threshold", "active_threshold_file", "active_k",
-               "phenotype_rule", "lesion_detection", "injection_time_offset_s")  # fmt: skip
+               "phenotype_rule", "phenotype_values", "lesion_detection",
+               "injection_time_offset_s")  # fmt: skip
 
 
 #: The group report, relative to OUTPUT_DIR (linked from every participant report).

@@ -181,6 +181,11 @@ def _phenotype_text(rule: Mapping) -> str:
     corr = str(rule.get("correction") or "none")
     on = ("the uncorrected DVR map" if corr == "none"
           else f"the {corr.upper()} partial-volume-corrected DVR map")  # fmt: skip
+    if rule.get("values") == "regional":
+        how = "GTM" if corr in ("gtm", "rbv") else corr.upper()
+        on = (f"the DVR of each lesion core's and rim's own {how} partial-volume-corrected TAC "
+              "(every lesion core and rim a region of the correction; fitted with the reference "
+              "TAC and k2' of the regional fits)")  # fmt: skip
     if rule.get("method") == "lesion":
         lo, hi = rule.get("shell_mm", (3, 6))
         return (
@@ -198,10 +203,17 @@ def _phenotype_text(rule: Mapping) -> str:
         if source == "healthy-controls" and rule.get("threshold_k") is not None
         else "set by the user"
     )
+    thr, rim = f"{rule['threshold_dvr']:.3g}", f"{rule.get('rim_mm', 2):g}"
+    if rule.get("values") == "regional":
+        return (
+            f"Lesions were classified as rim-active, overall-active or inactive on {on} by "
+            f"comparing the DVR of their core and of a {rim} mm perilesional rim with a "
+            f"threshold (DVR > {thr}, {how}) [phenotypes]."
+        )
     return (
         f"Lesions were classified as rim-active, overall-active or inactive on {on} from the "
-        f"fraction of active voxels (DVR > {rule['threshold_dvr']:.3g}, {how}) in their core and "
-        f"in a {rule.get('rim_mm', 2):g} mm perilesional rim [phenotypes]."
+        f"fraction of active voxels (DVR > {thr}, {how}) in their core and in a {rim} mm "
+        "perilesional rim [phenotypes]."
     )
 
 

@@ -266,7 +266,8 @@ def correction_text(meta) -> str:
 
 
 def rule_text(meta) -> str:
-    """A lesion table's sidecar ``PhenotypeRule``: rule, threshold (its controls' class), correction."""
+    """A lesion table's sidecar ``PhenotypeRule``: rule, threshold (its controls' class), the
+    values (DVR map, or per-lesion corrected regional TACs) and their correction."""
     rule = meta.get(D.PHENOTYPE_RULE_KEY)
     if not rule:
         return "not recorded"
@@ -277,6 +278,10 @@ def rule_text(meta) -> str:
         cls = rule.get("threshold_class")
         source = f"{cls} controls" if cls else rule.get("threshold_source", "user")
         what = f"voxel rule (DVR > {rule['threshold_dvr']:.3g}, {source})"
+    if rule.get("values") == "regional":
+        model = (meta.get("LesionValues") or {}).get("Model")
+        fit = f" ({model} DVR)" if model else ""
+        return f"{what}; per-lesion core and rim TACs{fit}, {correction_text(meta)}"
     return f"{what}; DVR map {correction_text(meta)}"
 
 
@@ -371,7 +376,9 @@ def lesions_section(sec: Section, runs, fig: FigureMaker, t1w, lesion_dseg) -> b
                 rows = rows.sort_values("volume_ml", ascending=False)
                 chosen[phenotype] = [int(i) for i in rows["lesion_id"].head(3)]
             model, ref = re.search(r"model-([a-zA-Z0-9]+)_ref-([a-zA-Z0-9]+)", tag).groups()
-            dvr = run.first(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas="DVR"))
+            dvr = run.first(D.MIMAP.tail(space="T1w", model=model, ref=ref, meas="DVR")) or (
+                run.first(D.MIMAP.tail(space="T1w", ref=ref, meas="DVR"))  # regional values
+            )
             fig(sec, f"{run.prefix}_{tag}_desc-lesions_pet.png",
                 f"{run.prefix}: the largest lesions of each phenotype (axial, T1w; DVR in "
                 "colour; lesion outlined in cyan).", M.lesion_montage, t1w, lesion_dseg, dvr,

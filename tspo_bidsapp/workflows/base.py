@@ -215,6 +215,7 @@ def init_pet_wf(*, config: Config, subject: SubjectData, run: PetRun) -> Workflo
         pvc=config.pvc,
         pet_fwhm_mm=config.pet_fwhm_mm,
         phenotype_rule=config.phenotype_rule,
+        phenotype_values=config.phenotype_values,
         pet_space_maps=True,
         blood=blood,
         plasma_vb=config.plasma_vb,

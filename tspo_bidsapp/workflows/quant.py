@@ -12,17 +12,16 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from tspo_bidsapp.interfaces.bids import DerivativesDataSink
+from tspo_bidsapp.interfaces.pvc import GTMCorrect, LesionPhenotypes, RegionalLesionPhenotypes
 from tspo_bidsapp.interfaces.quant import (
     ExtractTACs,
-    GTMCorrect,
-    LesionPhenotypes,
     ReferenceRegion,
     RegionalKinetics,
     VoxelwiseMaps,
 )
 from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
-from tspo_bidsapp.quant.phenotypes import rule_for
+from tspo_bidsapp.quant.phenotypes import rule_for, values_for
 from tspo_bidsapp.quant.pvc import PVC_NAMES
 from tspo_bidsapp.quant.pvc_voxel import VOXEL_METHODS
 from tspo_bidsapp.quant.reference import REF_REGIONS, parse_ref_region, ref_entity
@@ -44,9 +43,19 @@ def pick_dvr(maps, models, measures, preference):
     raise ValueError(f"no DVR map among the models {sorted(set(models))}")
 
 
+def phenotype_settings(pvc: str, rule: str | None, values: str | None) -> tuple[str, str]:
+    """``(rule, values)`` of a run: values "regional" (per-lesion corrected TACs) by default
+    when ``pvc`` is on, else "map"; rule "lesion" by default on corrected values, else "voxel"."""
+    values = values_for(values, pvc)
+    if values == "regional" and pvc == "none":
+        raise ValueError("regional lesion values need partial-volume correction (pvc)")
+    return rule_for(rule, values == "regional" or pvc in VOXEL_METHODS), values
+
+
 def uses_threshold(config) -> bool:
     """True when a run of ``config`` classifies lesions with the voxel (DVR-threshold) rule."""
-    return rule_for(config.phenotype_rule, config.pvc in VOXEL_METHODS) == "voxel"
+    rule, _ = phenotype_settings(config.pvc, config.phenotype_rule, config.phenotype_values)
+    return rule == "voxel"
 
 
 def init_pet_quant_wf(
@@ -64,6 +73,7 @@ def init_pet_quant_wf(
     pvc: str = "none",
     pet_fwhm_mm: float | tuple[float, float, float] | None = None,
     phenotype_rule: str | None = None,
+    phenotype_values: str | None = None,
     pet_space_maps: bool = False,
     blood=None,
     plasma_vb: float | None = None,
@@ -78,9 +88,11 @@ def init_pet_quant_wf(
     core and rim is a GTM region). With ``pvc`` "rbv" or "iy" the PET is also corrected voxel
     by voxel and the maps come from it, with the same corrected reference TAC (and k2') as the
     regional fits; with "gtm" the maps stay uncorrected. Lesion phenotypes use
-    ``phenotype_rule`` (default: "lesion" on voxel-wise corrected maps, else "voxel"); the voxel
-    rule needs ``active_threshold`` (DVR; from the group level's controls or given; the controls'
-    binding class ``threshold_class`` is recorded per lesion) and is skipped without it.
+    ``phenotype_values`` (default with ``pvc``: "regional", the DVR of every lesion core's and
+    rim's corrected TAC; else "map", the DVR map) and ``phenotype_rule`` (default: "lesion" on
+    corrected values, else "voxel"); the voxel rule needs ``active_threshold`` (DVR; from the
+    group level's controls or given; the controls' binding class ``threshold_class`` is
+    recorded per lesion) and is skipped without it.
     With ``pet_space_maps`` the maps are also computed on the native PET grid from
     ``pet_file`` (motion-corrected, PET space), the brain mask being brought there with the
     inverse co-registration (``petref``, ``coreg_xform``). With ``blood`` (an :class:`~tspo_bidsapp.io.blood_input.ArterialSource`)
@@ -93,7 +105,7 @@ def init_pet_quant_wf(
     if pvc != "none" and not pet_fwhm_mm:
         raise ValueError(f"pvc={pvc!r} needs pet_fwhm_mm (the PET resolution, FWHM in mm)")
     voxel_pvc = pvc in ("rbv", "iy")
-    phenotype_rule = rule_for(phenotype_rule, voxel_pvc)
+    phenotype_rule, phenotype_values = phenotype_settings(pvc, phenotype_rule, phenotype_values)
     if ref_region == "svca" and not svca_classes:
         raise ValueError("ref_region='svca' needs svca_classes (a TSV of kinetic classes)")
     models = tuple(models)
@@ -184,8 +196,31 @@ def init_pet_quant_wf(
         else ("SRTM", "SRTM2", "MRTM2", "Logan", "SUVR")
     )
     dvr_models = [m for m in order if m in models]
+    if phenotype_values == "regional" and "SRTM" in dvr_models:  # per-lesion TACs: k2' fixed
+        dvr_models = ["SRTM2", *(m for m in dvr_models if m not in ("SRTM", "SRTM2"))]
     run_phenotypes = dvr_models and (active_threshold is not None or phenotype_rule == "lesion")
-    if run_phenotypes:
+    rule_inputs = {
+        "threshold_source": "user" if active_k is None else "healthy-controls",
+        **({} if active_k is None else {"threshold_k": float(active_k)}),
+        **({} if active_threshold is None else {"threshold_dvr": float(active_threshold)}),
+        **({} if threshold_class is None else {"threshold_class": threshold_class}),
+        "rule": phenotype_rule,
+    }
+    if run_phenotypes and phenotype_values == "regional":  # per-lesion corrected TACs
+        phenotypes = pe.Node(
+            RegionalLesionPhenotypes(**rule_inputs, correction=pvc, preference=dvr_models,
+                                     tstar_min=logan_tstar_min, **window, **fixed_k2p),
+            name="phenotypes",
+        )  # fmt: skip
+        lesion_model = (phenotypes, "model")
+        workflow.connect([
+            (gtm, phenotypes, [("lesion_tsv", "lesion_tsv"), ("voxel_counts", "voxel_counts"),
+                               ("voxel_ml", "voxel_ml"), ("out_tsv", "tacs_tsv"),
+                               ("ref_tsv", "ref_tsv")]),
+            (inputnode, phenotypes, [("participant", "participant")]),
+            (phenotypes, outputnode, [("out_tsv", "lesions")]),
+        ])  # fmt: skip
+    elif run_phenotypes:
         select_dvr = pe.Node(
             niu.Function(
                 function=pick_dvr,
@@ -196,16 +231,10 @@ def init_pet_quant_wf(
         )
         select_dvr.inputs.preference = dvr_models
         phenotypes = pe.Node(
-            LesionPhenotypes(
-                threshold_source="user" if active_k is None else "healthy-controls",
-                **({} if active_k is None else {"threshold_k": float(active_k)}),
-                **({} if active_threshold is None else {"threshold_dvr": float(active_threshold)}),
-                **({} if threshold_class is None else {"threshold_class": threshold_class}),
-                rule=phenotype_rule,
-                correction=pvc if voxel_pvc else "none",
-            ),
+            LesionPhenotypes(**rule_inputs, correction=pvc if voxel_pvc else "none"),
             name="phenotypes",
         )
+        lesion_model = (select_dvr, "model")
         workflow.connect([
             (maps, select_dvr, [("out_maps", "maps"), ("models", "models"),
                                 ("measures", "measures")]),
@@ -311,6 +340,9 @@ def init_pet_quant_wf(
             (gtm, ds_tacs_pvc, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
             (gtm, ds_ref_tacs_pvc, [("ref_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
+        ds_lesion_tacs_pvc = sink("ds_lesion_tacs_pvc", **D.LESION_TACS_PVC.sink())
+        workflow.connect([(gtm, ds_lesion_tacs_pvc, [("lesion_tsv", "in_file"),
+                                                     ("lesion_meta", "meta_dict")])])  # fmt: skip
     if blood is not None:
         ds_input_function = sink("ds_input_function", **D.INPUT_FUNCTION.sink())
         workflow.connect([
@@ -319,7 +351,7 @@ def init_pet_quant_wf(
     if run_phenotypes:
         ds_lesions = sink("ds_lesions", **D.LESION_KINPAR.sink(ref=ref_entity(ref_region)))
         workflow.connect([
-            (select_dvr, ds_lesions, [("model", "model")]),
+            (lesion_model[0], ds_lesions, [(lesion_model[1], "model")]),
             (phenotypes, ds_lesions, [("out_tsv", "in_file"), ("out_meta", "meta_dict")]),
         ])  # fmt: skip
     return workflow
