@@ -19,7 +19,6 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # segments with SAMSEG instead (about 15 min per participant on 2 cores).
 DEMO_RUN = $(BIN)/tspo-bidsapp $(DEMO)/bids $(DEMO)/derivatives
 DEMO_OPTS = -w $(DEMO)/work --nprocs $(NPROCS) --pvc gtm --pet-fwhm 4.5
-DEMO_THRESHOLD = $(DEMO)/derivatives/group/tracer-PBR28_model-SRTM_ref-cerebellum_desc-activethreshold.json
 
 demo: venv
 	rm -rf $(DEMO)
@@ -32,14 +31,13 @@ demo-samseg: venv
 	$(BIN)/tspo-bidsapp-synth $(DEMO)/bids --truth-dir $(DEMO)/truth --size demo --seed 42
 	$(MAKE) --no-print-directory demo-run DEMO_ANAT=
 
-# Pass 1: participant level, then the group level derives the active-voxel threshold from the
-# healthy controls; pass 2 adds the lesion phenotypes with it (finished steps are reused).
-# PBR28 is genotype-sensitive, so thresholds are per binding class; the demo's two controls are
-# one HAB and one MAB, hence --min-controls 1 (a real study needs several per class).
+# Participant level (lesion phenotypes from per-lesion GTM-corrected TACs by the lesion rule,
+# which needs no controls), then the group level: statistics, phenotype proportions and the
+# controls' active-voxel thresholds per rs6971 binding class for the published voxel rule
+# (PBR28 is genotype-sensitive; the demo's two controls are one HAB and one MAB, hence
+# --min-controls 1: a real study needs several per class).
 demo-run:
 	$(DEMO_RUN) participant $(DEMO_OPTS) $(DEMO_ANAT)
-	$(DEMO_RUN) group -w $(DEMO)/work --min-controls 1
-	$(DEMO_RUN) participant $(DEMO_OPTS) $(DEMO_ANAT) --active-threshold-file $(DEMO_THRESHOLD)
 	$(DEMO_RUN) group -w $(DEMO)/work --min-controls 1
 	@echo "Demo outputs: $(DEMO)/derivatives (reports: $(DEMO)/derivatives/sub-*.html, $(DEMO)/derivatives/group/)"
 

@@ -58,6 +58,14 @@ def test_phenotype_values_reach_config_and_workflow(tmp_path, capsys):
     node = _phenotypes_node(maps, bids)
     assert (node.inputs.rule, node.inputs.correction) == ("voxel", "none")
     assert not hasattr(node.inputs, "lesion_tsv")
+    # a threshold that the default (lesion) rule would ignore is named in a warning
+    from tspo_bidsapp.workflows.quant import unused_threshold_note
+
+    ignored = parse_args([*base, "--active-threshold", "1.2"])
+    assert "threshold is not used" in unused_threshold_note(ignored)
+    assert unused_threshold_note(maps) is None and unused_threshold_note(default) is None
+    assert unused_threshold_note(parse_args([*base, "--active-threshold", "1.2",
+                                             "--phenotype-rule", "voxel"])) is None  # fmt: skip
     out = tmp_path / "out2"
     code = main([str(bids), str(out), "participant", "--phenotype-values", "regional"])
     assert code == EX_USAGE and "needs partial-volume correction" in capsys.readouterr().err

@@ -125,10 +125,12 @@ def run_participant(config: Config) -> int:
     )
     from tspo_bidsapp.io.thresholds import check_thresholds
     from tspo_bidsapp.workflows.blood import check_blood_inputs
-    from tspo_bidsapp.workflows.quant import uses_threshold
+    from tspo_bidsapp.workflows.quant import unused_threshold_note, uses_threshold
 
     check_blood_inputs(config, subjects)  # arterial blood: read, units, coverage (exit 16)
     check_thresholds(config, subjects, needed=uses_threshold(config))  # per class (exit 16)
+    if (unused := unused_threshold_note(config)) is not None:
+        LOGGER.warning(unused)
     # Everything is valid: from here on, outputs may be written.
     config.output_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(config)

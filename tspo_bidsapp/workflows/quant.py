@@ -58,6 +58,18 @@ def uses_threshold(config) -> bool:
     return rule == "voxel"
 
 
+def unused_threshold_note(config) -> str | None:
+    """A warning when ``config`` gives an active-voxel threshold that its phenotype rule ignores."""
+    given = config.active_threshold is not None or config.active_threshold_file is not None
+    if not given or uses_threshold(config):
+        return None
+    return (
+        f"the active-voxel threshold is not used: with --pvc {config.pvc} lesions are classified "
+        "by the lesion rule (core and rim against their own perilesional shell); add "
+        "--phenotype-rule voxel to classify them against the threshold"
+    )
+
+
 def init_pet_quant_wf(
     *,
     output_dir: str | None = None,
