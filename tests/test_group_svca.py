@@ -95,9 +95,11 @@ def test_optional_csf_class_round_trip(tmp_path):
     assert four.shape == (3, 4)
 
 
-def test_control_without_a_class_region_is_skipped_with_its_reason(tmp_path):
-    """A supplied segmentation without ventricles: that control gives no classes, and says why
-    (the group level then counts usable controls instead of stopping)."""
+def test_control_without_ventricles_gives_four_classes_and_without_thalamus_is_skipped(tmp_path):
+    """The csf class (ventricles) is optional: a segmentation without ventricles gives the four
+    other classes; a control without a required region (thalamus) is skipped, saying why."""
+    import json
+
     import pytest
 
     from tspo_bidsapp.group.controls import ControlTACs, TooFewControls, control_class_curves
@@ -105,10 +107,28 @@ def test_control_without_a_class_region_is_skipped_with_its_reason(tmp_path):
     from tspo_bidsapp.quant.tacs import write_tacs_tsv
 
     timing = FrameTiming.from_durations_s([60.0] * 5)
-    tacs = {name: np.linspace(1.0, 2.0, 5) for name in ("cortical-GM", "NAWM", "thalamus")}
-    path = write_tacs_tsv(timing, tacs, tmp_path / "sub-03_tacs.tsv")
-    control = ControlTACs("sub-03", path, {})
-    _, curves, reason = control_class_curves(control)
-    assert curves is None and "ventricles" in reason and path.name in reason
-    with pytest.raises(TooFewControls, match="sub-03: .*ventricles"):
-        group_classes([control], min_controls=1)
+    mean, sd = np.full(5, 2.0), np.full(5, 0.5)
+    norm = {"BrainVoxelMean": mean.tolist(), "BrainVoxelSD": sd.tolist(),
+            "VascularTAC": [5.0, 4.0, 3.0, 2.0, 1.0], "VascularCheck": {"passed": True}}  # fmt: skip
+    tacs = {"cortical-GM": np.linspace(1.0, 2.0, 5), "NAWM": np.linspace(1.0, 1.5, 5),
+            "thalamus": np.linspace(1.0, 3.0, 5)}  # fmt: skip
+    controls = []
+    for pid, regions in (("sub-01", tacs), ("sub-02", {**tacs, "ventricles": np.ones(5)})):
+        path = write_tacs_tsv(timing, regions, tmp_path / f"{pid}_tacs.tsv")
+        path.with_suffix(".json").write_text(json.dumps({"SVCANormalisation": norm}))
+        controls.append(ControlTACs(pid, path, {}))
+    _, four, _ = control_class_curves(controls[0])
+    _, five, _ = control_class_curves(controls[1])
+    assert four.shape == (5, 4) and five.shape == (5, 5)
+    np.testing.assert_allclose(four[:, 3], (tacs["thalamus"] - mean) / sd)  # high_binding
+    np.testing.assert_allclose(five[:, 4], (1.0 - mean) / sd)  # csf
+    _, classes, info = group_classes(controls, min_controls=2)
+    assert classes.shape == (5, 4) and "csf" not in info["Classes"]  # not every control has it
+    _, classes, info = group_classes(controls[1:], min_controls=1)
+    assert classes.shape == (5, 5) and info["Classes"][-1] == "csf"
+    bare = write_tacs_tsv(timing, {"cortical-GM": tacs["cortical-GM"], "NAWM": tacs["NAWM"]},
+                          tmp_path / "sub-03_tacs.tsv")  # fmt: skip
+    _, curves, reason = control_class_curves(ControlTACs("sub-03", bare, {}))
+    assert curves is None and "thalamus" in reason and bare.name in reason
+    with pytest.raises(TooFewControls, match="sub-03: .*thalamus"):
+        group_classes([ControlTACs("sub-03", bare, {})], min_controls=1)

@@ -13,7 +13,8 @@ of a region's voxels equals its class curve exactly. Classes:
 - ``high_binding``: thalamus, the grey-matter structure of highest TSPO binding in the
   healthy brain;
 - ``csf``: the ventricles (fluid without specific binding; the optional fifth class, which
-  takes up the partial volume of grey-matter voxels at the CSF border);
+  takes up the partial volume of grey-matter voxels at the CSF border; left out when a
+  control's segmentation has no ventricles region);
 - ``blood``: the participant level's vascular curve (early-peak voxels of the venous sinuses
   and large vessels near the brain surface), used only where its late frames passed the check
   that they carry no specific binding (below brain tissue, faster washout).
@@ -96,16 +97,19 @@ class ControlTACs:
 
 
 def control_class_curves(c: ControlTACs) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """One control's normalised class curves ``(mid_min, (T, 4) or None, reason)``.
+    """One control's normalised class curves ``(mid_min, (T, 4 or 5) or None, reason)``: the
+    :data:`CLASS_NAMES`, then ``csf`` when the control has a ventricles TAC.
 
     Uses the participant level's ``SVCANormalisation`` (tacs sidecar): region TACs scaled per
     frame by the brain voxel mean and SD, and its vascular TAC as the blood class when that
     curve passed the no-specific-binding check.
     """
     timing, tacs = read_tacs_tsv(c.tacs_file)
-    missing = [r for r in CLASS_REGIONS.values() if r not in tacs]
-    if missing:  # e.g. a supplied segmentation without ventricles: this control is skipped
+    missing = [r for k, r in CLASS_REGIONS.items() if k not in OPTIONAL_CLASSES and r not in tacs]
+    if missing:  # a segmentation without e.g. a thalamus: this control is skipped
         return timing.mid_min, None, f"{c.tacs_file.name}: no TAC of region(s) {missing}"
+    # the optional classes (csf: ventricles) follow the four when their region is there
+    names = CLASS_NAMES + tuple(k for k in OPTIONAL_CLASSES if CLASS_REGIONS[k] in tacs)
     sidecar = Path(str(c.tacs_file).removesuffix(".tsv") + ".json")
     norm = read_json(sidecar).get("SVCANormalisation") if sidecar.is_file() else None
     if not norm or "BrainVoxelMean" not in norm:
@@ -123,19 +127,18 @@ def control_class_curves(c: ControlTACs) -> tuple[np.ndarray, np.ndarray | None,
     if "VascularTAC" not in norm or not check.get("passed"):
         why = check.get("reason") or "no vascular voxels found"
         return timing.mid_min, None, f"{sidecar.name}: vascular curve unusable ({why})"
-    curves = {k: tacs[r] for k, r in CLASS_REGIONS.items()}
+    curves = {k: tacs[r] for k, r in CLASS_REGIONS.items() if r in tacs}
     curves["blood"] = np.asarray(norm["VascularTAC"], float)
     return (
         timing.mid_min,
-        np.column_stack(
-            [normalise_curves(curves[k], mean, sd) for k in CLASS_NAMES + OPTIONAL_CLASSES]
-        ),
+        np.column_stack([normalise_curves(curves[k], mean, sd) for k in names]),
         "",
     )
 
 
 def svca_classes(controls: list[ControlTACs], *, min_controls: int = 3):
-    """Average normalised class curves of healthy controls: ``(time_min, (T, 4), info)``."""
+    """Average normalised class curves of healthy controls: ``(time_min, (T, K), info)``; K = 5
+    (with ``csf``) when every usable control has a ventricles TAC, else 4."""
     _check_n(len(controls), min_controls, "SVCA classes")
     grid, curves, used, skipped = None, [], [], {}
     for c in controls:
@@ -151,13 +154,16 @@ def svca_classes(controls: list[ControlTACs], *, min_controls: int = 3):
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise TooFewControls(f"SVCA classes: {len(curves)} healthy control(s) usable, at least "
                              f"{min_controls} needed (--min-controls); nothing written ({detail})")  # fmt: skip
-    stack = np.stack(curves)  # (controls, T, 4)
+    n_classes = min(curve.shape[1] for curve in curves)  # csf only if every control has it
+    stack = np.stack([curve[:, :n_classes] for curve in curves])  # (controls, T, 4 or 5)
+    names = (CLASS_NAMES + OPTIONAL_CLASSES)[:n_classes]
     keep = np.isfinite(stack).all(axis=2).sum(axis=0) >= min_controls
     classes = np.nanmean(stack[:, keep], axis=0)
     info = {
         "Controls": used,
         "SkippedControls": skipped,
-        "ClassRegions": CLASS_REGIONS
+        "Classes": list(names),
+        "ClassRegions": {k: r for k, r in CLASS_REGIONS.items() if k in names}
         | {"blood": "early-peak vascular voxels (participant level, SVCANormalisation)"},
         "Normalisation": "per frame: brain voxel mean and SD written by the participant "
         "level (the normalisation SVCA applies to voxels)",
