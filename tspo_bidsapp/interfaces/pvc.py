@@ -23,7 +23,7 @@ from nipype.interfaces.base import (
 )
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
-from tspo_bidsapp.interfaces.quant import _load, _save, _timing
+from tspo_bidsapp.interfaces.quant import _load, _model_settings, _save, _timing
 from tspo_bidsapp.io import derivatives as D
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry import model_entity
@@ -42,7 +42,6 @@ from tspo_bidsapp.quant.pvc_voxel import (
     pvc_regions,
     voxel_pvc,
 )
-from tspo_bidsapp.quant.regional import ModelSettings
 from tspo_bidsapp.quant.tacs import read_tacs_tsv, write_tacs_tsv
 
 VOXEL_COUNTS_KEY = "VoxelCounts"  # lesion TAC table sidecar: voxels of every column
@@ -143,11 +142,9 @@ class RegionalLesionPhenotypes(SimpleInterface):
         _, regions = read_tacs_tsv(inp.tacs_tsv)
         _, ref = read_tacs_tsv(inp.ref_tsv)
         model = inp.preference[0]
-        settings = ModelSettings(
-            (model,), inp.tstar_min,
-            inp.suvr_window_min if isdefined(inp.suvr_window_min) else None,
-            inp.k2prime if isdefined(inp.k2prime) else None,
-        )  # fmt: skip
+        settings = _model_settings(
+            inp, (model,), k2prime=inp.k2prime if isdefined(inp.k2prime) else None
+        )
         dvr, info = dvr_of_tacs(timing, ref["reference"], tacs, regions, model, settings)
         counts = dict(inp.voxel_counts)
         shell = SHELL_REGION

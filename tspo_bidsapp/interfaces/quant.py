@@ -18,6 +18,7 @@ from nipype.interfaces.base import (
     SimpleInterface,
     Str,
     TraitedSpec,
+    Undefined,
     isdefined,
     traits,
 )
@@ -66,8 +67,14 @@ def _input_function(inputs):
     return read_input_function(inputs.input_function)
 
 
-def _plasma_settings(inputs) -> dict:
-    return {"vb": inputs.vb} if isdefined(inputs.vb) else {}
+def _model_settings(inputs, models, **fields) -> ModelSettings:
+    """Model settings of a fit interface: ``models``, Logan t*, and the SUVR window, vB and
+    voxel-wise estimator where the interface has them and they are set; then ``fields``."""
+    optional = ("suvr_window_min", "vb", "voxelwise_estimator")
+    given = {name: getattr(inputs, name, Undefined) for name in optional}
+    return ModelSettings(tuple(models), inputs.tstar_min,
+                         **{k: v for k, v in given.items() if isdefined(v) and v != ""},
+                         **fields)  # fmt: skip
 
 
 class _ExtractTACsInputSpec(BaseInterfaceInputSpec):
@@ -233,10 +240,8 @@ class RegionalKinetics(SimpleInterface):
         inp = self.inputs
         timing, tacs = read_tacs_tsv(inp.tacs_tsv)
         _, ref = read_tacs_tsv(inp.ref_tsv)
-        window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window, k2p,
-                                 **_plasma_settings(inp))  # fmt: skip
+        settings = _model_settings(inp, inp.models, k2prime=k2p)
         arterial = _input_function(inp)
         results, info = fit_regions(timing, ref["reference"], tacs, settings,
                                     input_function=arterial)  # fmt: skip
@@ -305,11 +310,7 @@ class VoxelwiseMaps(SimpleInterface):
         img, data = _load(inp.pet_file)
         timing, ref = read_tacs_tsv(inp.ref_tsv)
         brain = _load(inp.brain_mask, np.uint8)[1] > 0
-        window = inp.suvr_window_min if isdefined(inp.suvr_window_min) else None
-        est = inp.voxelwise_estimator if isdefined(inp.voxelwise_estimator) else None
-        settings = ModelSettings(tuple(inp.models), inp.tstar_min, window,
-                                 **_plasma_settings(inp),
-                                 **({"voxelwise_estimator": est} if est else {}))  # fmt: skip
+        settings = _model_settings(inp, inp.models)
         k2p = inp.k2prime if isdefined(inp.k2prime) else None
         maps, info = voxelwise_maps(timing, ref["reference"], data, brain, settings, k2prime=k2p,
                                     input_function=_input_function(inp),
