@@ -157,3 +157,22 @@ def test_interface_writes_the_table_and_records_the_values(phantom, tmp_path):
     assert values["Model"] == "SRTM2" and values["ShellRegion"] == SHELL_REGION
     assert values["k2prime"] == pytest.approx(K2PRIME, rel=0.02)
     assert out.summary["n_rim_active"] == 2
+
+
+def test_a_value_that_is_not_finite_leaves_the_lesion_unclassified():
+    """A failed per-lesion fit (NaN DVR) or a missing comparison shell must not read as an
+    inactive lesion."""
+    from tspo_bidsapp.quant.phenotypes import PhenotypeRule, phenotype_table
+
+    nan = np.nan
+    core = (np.array([50, 50, 50]), np.array([1.0, nan, 1.6]), np.full(3, nan))
+    rim = (np.array([40, 40, 40]), np.array([1.0, 1.0, nan]), np.full(3, nan))
+    lesion = PhenotypeRule(method="lesion", values="regional")
+    table = phenotype_table(np.full(3, 0.1), core, rim, (500, 1.0), lesion)
+    assert list(table["phenotype"]) == ["inactive", "unclassified", "unclassified"]
+    table = phenotype_table(np.full(3, 0.1), core, rim, (500, nan), lesion)
+    assert set(table["phenotype"]) == {"unclassified"}
+    voxel = PhenotypeRule(1.2, method="voxel", values="regional")
+    table = phenotype_table(np.full(3, 0.1), core, rim, (500, nan), voxel)  # needs no shell
+    # the third lesion's active core makes it overall-active whatever its (unknown) rim
+    assert list(table["phenotype"]) == ["inactive", "unclassified", "overall-active"]

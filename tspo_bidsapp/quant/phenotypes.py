@@ -211,7 +211,8 @@ def phenotype_table(volume_ml, core, rim, shell, rule: PhenotypeRule) -> pd.Data
     fraction is NaN for regional values); ``shell``: ``(voxels, DVR)`` of the comparison shell.
     Voxel rule: core (rim) active when its active fraction exceeds ``min_active_fraction``
     (``rule.values == "map"``) or its DVR exceeds ``threshold_dvr`` ("regional"). Lesion rule:
-    see the module docstring. Lesions without a core, or below ``min_size_mm``, are unclassified.
+    see the module docstring. Lesions without a core, below ``min_size_mm``, or with a needed
+    value that is not finite (core or rim DVR; the shell's for the lesion rule) are unclassified.
     """
     volume = np.asarray(volume_ml, float)
     core_n, core_dvr, core_frac = (np.asarray(v, float) for v in core)
@@ -238,8 +239,16 @@ def phenotype_table(volume_ml, core, rim, shell, rule: PhenotypeRule) -> pd.Data
         "overall-active",
         np.where(rim_active, "rim-active", np.where(rim_n > 0, "inactive", UNCLASSIFIED)),
     )
+    # a value the rule needs that is not finite (a failed fit, no comparison shell) leaves the
+    # lesion unclassified instead of reading as "not active"
+    rim_known = np.isfinite(rim_dvr) | (rim_n == 0)
+    if rule.method == "lesion":
+        known = np.isfinite(core_dvr) & rim_known & np.isfinite(shell_dvr)
+    else:  # an active core makes the lesion overall-active whatever its rim
+        known = np.isfinite(core_dvr) & (rim_known | core_active)
     size_mm = np.cbrt(6.0 * volume * 1000.0 / np.pi)
-    phenotype = np.where((core_n > 0) & (size_mm >= rule.min_size_mm), phenotype, UNCLASSIFIED)
+    classified = (core_n > 0) & (size_mm >= rule.min_size_mm) & known
+    phenotype = np.where(classified, phenotype, UNCLASSIFIED)
     return pd.DataFrame(
         {
             "lesion_id": np.arange(1, volume.size + 1),
