@@ -35,6 +35,7 @@ from tspo_bidsapp.blood.models import PARENT_FRACTION_MODELS
 from tspo_bidsapp.blood.process import INTERPOLATE
 from tspo_bidsapp.blood.recordings import sidecar_of
 from tspo_bidsapp.exitcodes import EX_MISSING_INPUT, EX_USAGE, InvalidBIDSError
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.kinetics.frames import (
     WEIGHT_SCHEMES,
@@ -283,11 +284,11 @@ def _usage_problem(args, spec) -> str | None:
 def _write(table: pd.DataFrame, output: Path | None) -> None:
     """Write the table; to a file via a temporary file renamed into place (never half-written)."""
     if output is None:
-        table.to_csv(sys.stdout, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        table.to_csv(sys.stdout, **TSV_FORMAT)
         return
     fd, tmp = tempfile.mkstemp(dir=output.parent if str(output.parent) else ".", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
-        table.to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        table.to_csv(fh, **TSV_FORMAT)
     os.replace(tmp, output)
 
 

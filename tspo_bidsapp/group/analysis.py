@@ -31,6 +31,7 @@ from tspo_bidsapp.group.tables import (
     study_table,
 )
 from tspo_bidsapp.group.voxelwise import CLUSTER_FORMING_P, DEFAULT_PERMUTATIONS
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.io.participants import ParticipantInfo
 from tspo_bidsapp.quant.quality import is_flagged
 
@@ -89,8 +90,7 @@ def _select(table: pd.DataFrame, options: GroupOptions) -> pd.DataFrame:
 
 
 def _write_tsv(table: pd.DataFrame, path: Path) -> Path:
-    write_text_atomic(path, table.to_csv(sep="\t", index=False, na_rep="n/a",
-                                         float_format="%.6g"))  # fmt: skip
+    write_text_atomic(path, table.to_csv(**TSV_FORMAT))
     return path
 
 

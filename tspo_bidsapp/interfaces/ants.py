@@ -19,6 +19,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.io.pet_sidecar import REQUIRED_TIMING_FIELDS, REQUIRED_TRACER_FIELDS
 from tspo_bidsapp.io.timing import FrameTiming
 from tspo_bidsapp.registration.confounds import DEFAULT_FD_THRESHOLD_MM
@@ -110,9 +111,7 @@ class PETMotionCorrection(SimpleInterface):
         table = motion_confounds(
             result.itk_matrices, centre, fd_threshold_mm=self.inputs.fd_threshold_mm, source=source
         )
-        table.to_csv(
-            cwd / "confounds.tsv", sep="\t", index=False, na_rep="n/a", float_format="%.6g"
-        )
+        table.to_csv(cwd / "confounds.tsv", **TSV_FORMAT)
         xforms_list = []
         for k, matrix in enumerate(result.itk_matrices):
             xforms_list.append(

@@ -89,7 +89,7 @@ def _write_table(self, runtime, table, rule: PhenotypeRule, extra: dict | None =
     ).items():
         table[key] = value
     path = Path(runtime.cwd) / "desc-lesions_kinpar.tsv"
-    table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    table.to_csv(path, **D.TSV_FORMAT)
     summary = phenotype_summary(table)
     self._results.update(out_tsv=str(path), summary=summary)
     meta = {D.PHENOTYPE_RULE_KEY: rule.as_dict(), "Summary": summary, **(extra or {})}

@@ -25,6 +25,7 @@ from nipype.interfaces.base import (
 
 from tspo_bidsapp.anat.labels import read_dseg_tsv
 from tspo_bidsapp.blood import read_input_function
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.io.pet_sidecar import read_pet_sidecar
 from tspo_bidsapp.kinetics.logan import DEFAULT_TSTAR_MIN
 from tspo_bidsapp.kinetics.registry import model_entity
@@ -250,9 +251,7 @@ class RegionalKinetics(SimpleInterface):
         outs = {}
         for model, rows in results.items():
             path = Path(runtime.cwd) / f"model-{model}_kinpar.tsv"
-            model_table(rows, volumes, person).to_csv(
-                path, sep="\t", index=False, na_rep="n/a", float_format="%.6g"
-            )
+            model_table(rows, volumes, person).to_csv(path, **TSV_FORMAT)
             outs[model] = str(path)
         self._results["out_tsvs"] = outs
         if "k2prime" in info:

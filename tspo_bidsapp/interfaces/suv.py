@@ -16,6 +16,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.quant.suv import concentration_factor, suv_scale
 from tspo_bidsapp.quant.tacs import read_tacs_tsv
 
@@ -58,7 +59,7 @@ class StaticSUV(SimpleInterface):
             {"region": list(tacs), "SUV": [float(v[-1]) * scale for v in tacs.values()]}
         )
         out_tsv = cwd / "suv.tsv"
-        table.to_csv(out_tsv, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        table.to_csv(out_tsv, **TSV_FORMAT)
         self._results.update(
             out_map=str(out_map),
             out_tsv=str(out_tsv),

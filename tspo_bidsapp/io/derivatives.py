@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 SOURCE_ENTITIES = ("sub", "ses", "task", "acq", "ce", "trc", "rec", "run")
 DERIVED_ENTITIES = ("space", "seg", "label", "model", "ref", "meas", "desc")
 VARIABLE = None  # an entity a writer fills in per file (model-, ref-, meas-, space-)
+#: How every TSV table is written (``DataFrame.to_csv(path, **TSV_FORMAT)``): BIDS tab-separated,
+#: no index, ``n/a`` for missing values, 6 significant digits.
+TSV_FORMAT = MappingProxyType(
+    {"sep": "\t", "index": False, "na_rep": "n/a", "float_format": "%.6g"}
+)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,3 @@ def aic(wrss: float, n_frames: int, n_params: int) -> float:
 def kinpar_table(results: list[KineticResult]) -> pd.DataFrame:
     """Results as a DataFrame with exactly :data:`KINPAR_COLUMNS`, one row per region."""
     return pd.DataFrame([r.as_row() for r in results], columns=list(KINPAR_COLUMNS))
-
-
-def write_kinpar_tsv(results: list[KineticResult], path) -> None:
-    """Write results as a BIDS-style TSV (tab-separated, ``n/a`` for missing values)."""
-    kinpar_table(results).to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")

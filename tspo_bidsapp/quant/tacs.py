@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 from tspo_bidsapp.io.timing import FrameTiming
 
 
@@ -92,7 +93,7 @@ def write_tacs_tsv(timing: FrameTiming, tacs: dict[str, np.ndarray], path: str |
             raise ValueError(f"TAC {name!r} has {values.size} values for {timing.n_frames} frames")
         table[name] = values
     path = Path(path)
-    table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    table.to_csv(path, **TSV_FORMAT)
     return path
 
 

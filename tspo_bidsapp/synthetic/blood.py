@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from tspo_bidsapp.blood.units import bq_per_ml
+from tspo_bidsapp.io.derivatives import TSV_FORMAT
 
 # Manual sample times (s after injection) of a typical 90-min [11C]PBR28 protocol.
 MANUAL_TIMES_S = (60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 2400, 3000, 3600, 4200,
@@ -82,7 +83,7 @@ def dispersed_whole_blood(truth: BloodTruth, time_s: np.ndarray, tau_s: float) -
 
 
 def _write(tsv: Path, table: pd.DataFrame, sidecar: dict) -> Path:
-    table.to_csv(tsv, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    table.to_csv(tsv, **TSV_FORMAT)
     tsv.with_name(tsv.name[: -len(".tsv")] + ".json").write_text(json.dumps(sidecar, indent=2))
     return tsv
 
