@@ -37,9 +37,6 @@ class _ArterialInputSpec(BaseInterfaceInputSpec):
     source_files = traits.List(File(exists=True), mandatory=True, desc="blood TSV file(s)")
     sidecar_file = File(exists=True, mandatory=True, desc="BIDS PET sidecar (units, frames)")
     parent_fraction_model = Str(desc="parent-fraction model; default: chosen by AIC")
-    injection_start_s = traits.Float(
-        desc="injection time relative to the blood's TimeZero (s); default: the sidecar's"
-    )
 
 
 class _ArterialOutputSpec(TraitedSpec):
@@ -58,11 +55,7 @@ class ArterialInputFunction(SimpleInterface):
         sidecar = read_pet_sidecar(inp.sidecar_file)
         source = ArterialSource(inp.source_kind, tuple(Path(f) for f in inp.source_files))
         model = inp.parent_fraction_model if isdefined(inp.parent_fraction_model) else None
-        offset = (
-            inp.injection_start_s
-            if isdefined(inp.injection_start_s)
-            else injection_offset_s(sidecar)
-        )
+        offset = injection_offset_s(sidecar)  # the run's own, also for a rewritten sidecar
         curve = load_arterial_input(source, sidecar, parent_fraction_model=model, offset_s=offset)
         out = write_input_function(curve, Path(runtime.cwd) / "inputfunction.tsv",
                                    units=sidecar.units, injection_offset_s=offset)  # fmt: skip
